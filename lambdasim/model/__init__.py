@@ -1,0 +1,19 @@
+"""The SimPy model of the Lambda platform; no file I/O, no pandas."""
+
+from lambdasim.model.config import (
+    AccountConfig,
+    DispatchPolicy,
+    FunctionConfig,
+    ScaleUpRule,
+    ScaleUpScope,
+)
+from lambdasim.model.simulation import Simulation
+
+__all__ = [
+    "AccountConfig",
+    "DispatchPolicy",
+    "FunctionConfig",
+    "ScaleUpRule",
+    "ScaleUpScope",
+    "Simulation",
+]

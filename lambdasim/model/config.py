@@ -1,0 +1,132 @@
+"""Plain configuration objects the model is built from.
+
+The scenario layer validates a file and turns it into these; tests build them directly
+in Python. Times are seconds. Nothing here reads files.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from lambdasim.distributions import Sampler
+
+# The unit of CPU share: a function with this much memory gets one vCPU-second of CPU
+# credit per second (AWS Lambda docs, "Memory and computing power", since 2020-12).
+MB_PER_VCPU = 1769.0
+MAX_VCPUS = 6.0
+
+
+class DispatchPolicy(enum.Enum):
+    """Which idle instance serves the next warm start."""
+
+    MRU = "mru"
+    NEWEST = "newest"
+    LRU = "lru"
+    RANDOM = "random"
+
+
+class ScaleUpScope(enum.Enum):
+    """Whether the scale-up budget belongs to each function or to the whole account."""
+
+    FUNCTION = "function"
+
+
+@dataclass(frozen=True)
+class ScaleUpRule:
+    """A token bucket that limits how fast new instances appear.
+
+    The current rule (since 2023-11-26) gives each function 1,000 new execution
+    environments every 10 s, refilled continuously, with unused budget capped at
+    1,000 (AWS Lambda docs, "Lambda scaling behavior").
+
+    Attributes:
+        burst: Bucket size: new instances available at once after a quiet period.
+        refill_per_s: New-instance tokens added per second.
+        scope: Who owns the bucket.
+    """
+
+    burst: float = 1000.0
+    refill_per_s: float = 100.0
+    scope: ScaleUpScope = ScaleUpScope.FUNCTION
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """Region-wide limits shared by all functions of one account.
+
+    Attributes:
+        concurrency_limit: Invocations in flight (initialising or busy) allowed.
+        unreserved_minimum: Concurrency that reservations may not take away.
+        scale_up: The scale-up rule, or None for instant scaling.
+    """
+
+    concurrency_limit: int = 1000
+    unreserved_minimum: int = 100
+    scale_up: ScaleUpRule | None = field(default_factory=ScaleUpRule)
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """One Lambda function (or function qualifier) as the model sees it.
+
+    Attributes:
+        name: Unique name; also keys the function's random streams.
+        memory_mb: Configured memory.
+        timeout_s: Function timeout: a handler running longer ends as `timeout`.
+        duration: Handler duration at this function's memory (already scaled).
+        init: Init Duration of a cold start (the INIT phase Lambda reports).
+        platform_overhead: Cold-start time before INIT that Lambda neither reports
+            nor bills (placement, code download, microVM boot).
+        keep_alive: Idle time after which an idle instance is reaped, drawn afresh
+            each time the instance goes idle.
+        max_lifetime: Age at which an instance is retired, or None for no cap.
+        reserved_concurrency: Reserved concurrency (floor and cap), or None.
+        dispatch: Which idle instance takes a warm start.
+    """
+
+    name: str
+    memory_mb: int
+    timeout_s: float
+    duration: Sampler
+    init: Sampler
+    platform_overhead: Sampler
+    keep_alive: Sampler
+    max_lifetime: Sampler | None = None
+    reserved_concurrency: int | None = None
+    dispatch: DispatchPolicy = DispatchPolicy.MRU
+
+
+def cpu_share_vcpus(memory_mb: float) -> float:
+    """Return the vCPU share Lambda gives a function of `memory_mb`.
+
+    >>> cpu_share_vcpus(1769)
+    1.0
+    >>> round(cpu_share_vcpus(10240), 3)
+    5.789
+    """
+    return min(memory_mb / MB_PER_VCPU, MAX_VCPUS)
+
+
+def memory_scale_factor(
+    reference_memory_mb: float, memory_mb: float, cpu_fraction: float, threads: float
+) -> float:
+    """Return the factor that turns a duration at the reference memory into one at `memory_mb`.
+
+    The CPU-bound part of the handler runs at a speed proportional to the CPU it can
+    use, min(vCPU share, threads); the rest (waiting on I/O) does not change.
+
+    Args:
+        reference_memory_mb: Memory at which the duration was measured.
+        memory_mb: Memory of the simulated function.
+        cpu_fraction: Share of the reference duration that is CPU-bound, 0..1.
+        threads: How many threads the handler can keep busy (at least 1).
+
+    >>> memory_scale_factor(128, 256, cpu_fraction=1.0, threads=1)
+    0.5
+    >>> memory_scale_factor(1769, 3538, cpu_fraction=1.0, threads=1)
+    1.0
+    """
+    speed_reference = min(cpu_share_vcpus(reference_memory_mb), threads)
+    speed = min(cpu_share_vcpus(memory_mb), threads)
+    return cpu_fraction * speed_reference / speed + (1.0 - cpu_fraction)

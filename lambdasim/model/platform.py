@@ -1,0 +1,275 @@
+"""The Lambda platform: account limits, functions, their instances and warm pools.
+
+This module holds state and the O(1) operations on it; `simulation.py` drives it with
+SimPy events. Concurrency is the number of instances that are initialising or busy;
+idle instances do not count (AWS Lambda docs, "Lambda function scaling").
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import math
+from collections import deque
+
+import numpy as np
+
+from lambdasim.distributions import BlockSampler
+from lambdasim.model.config import (
+    AccountConfig,
+    DispatchPolicy,
+    FunctionConfig,
+    ScaleUpRule,
+)
+
+class InstanceState(enum.IntEnum):
+    """Lifecycle of an execution environment."""
+
+    INITIALISING = 0
+    BUSY = 1
+    IDLE = 2
+    REAPED = 3
+
+
+class Instance:
+    """One execution environment of one function.
+
+    Attributes:
+        id: Run-wide instance number, in order of creation.
+        function: The function it belongs to.
+        state: Current `InstanceState`.
+        created_s: When the cold start that created it began.
+        ready_s: When its first INIT finished (NaN until then).
+        reap_at_s: While idle: when its keep-alive runs out.
+        retire_at_s: When it reaches its maximum lifetime (inf without a cap).
+        needs_init: True after a timeout or crash reset: the next invocation
+            re-runs INIT on this instance.
+        reap_timer_s: When its effective reap-check event fires (inf if none).
+        invocations: Invocations it has served (or is serving).
+    """
+
+    __slots__ = (
+        "id",
+        "function",
+        "state",
+        "created_s",
+        "ready_s",
+        "reap_at_s",
+        "retire_at_s",
+        "needs_init",
+        "reap_timer_s",
+        "invocations",
+    )
+
+    def __init__(
+        self, instance_id: int, function: Function, now_s: float, retire_at_s: float
+    ) -> None:
+        self.id = instance_id
+        self.function = function
+        self.state = InstanceState.INITIALISING
+        self.created_s = now_s
+        self.ready_s = math.nan
+        self.reap_at_s = math.inf
+        self.retire_at_s = retire_at_s
+        self.needs_init = True
+        self.reap_timer_s = math.inf
+        self.invocations = 0
+
+
+class WarmPool:
+    """Idle instances of one function, ordered by the dispatch policy.
+
+    Removal of reaped instances is lazy: a reaped instance stays in the container
+    until it is popped (and skipped) or a compaction drops it, so reaping never scans
+    the pool. Compaction runs when stale entries outnumber live ones, which keeps the
+    container within twice the number of idle instances at amortised O(1) per reap.
+    """
+
+    __slots__ = ("policy", "_stack", "_queue", "_heap", "_rng", "idle", "_stale")
+
+    def __init__(self, policy: DispatchPolicy, rng: np.random.Generator) -> None:
+        self.policy = policy
+        self._stack: list[Instance] = []
+        self._queue: deque[Instance] = deque()
+        self._heap: list[tuple[int, Instance]] = []
+        self._rng = rng
+        self.idle = 0
+        self._stale = 0
+
+    def push(self, instance: Instance) -> None:
+        """Add an instance that just went idle."""
+        self.idle += 1
+        if self.policy is DispatchPolicy.MRU or self.policy is DispatchPolicy.RANDOM:
+            self._stack.append(instance)
+        elif self.policy is DispatchPolicy.LRU:
+            self._queue.append(instance)
+        else:
+            # Newest first: the highest instance id is the most recently created.
+            heapq.heappush(self._heap, (-instance.id, instance))
+
+    def pop(self) -> Instance | None:
+        """Remove and return the idle instance the policy picks, or None."""
+        if self.idle == 0:
+            return None
+        while True:
+            instance = self._pop_any()
+            if instance.state is InstanceState.IDLE:
+                self.idle -= 1
+                return instance
+            self._stale -= 1
+
+    def _pop_any(self) -> Instance:
+        policy = self.policy
+        if policy is DispatchPolicy.MRU:
+            return self._stack.pop()
+        if policy is DispatchPolicy.LRU:
+            return self._queue.popleft()
+        if policy is DispatchPolicy.NEWEST:
+            return heapq.heappop(self._heap)[1]
+        stack = self._stack
+        index = int(self._rng.integers(len(stack)))
+        stack[index], stack[-1] = stack[-1], stack[index]
+        return stack.pop()
+
+    def discard(self, instance: Instance) -> None:
+        """Note that an idle instance in the pool was reaped (lazy removal)."""
+        self.idle -= 1
+        self._stale += 1
+        if self._stale > 64 and self._stale > self.idle:
+            self._compact()
+
+    def _compact(self) -> None:
+        def is_idle(instance: Instance) -> bool:
+            return instance.state is InstanceState.IDLE
+
+        self._stack = [i for i in self._stack if is_idle(i)]
+        self._queue = deque(i for i in self._queue if is_idle(i))
+        self._heap = [entry for entry in self._heap if is_idle(entry[1])]
+        heapq.heapify(self._heap)
+        self._stale = 0
+
+
+class TokenBucket:
+    """Continuously refilled budget of new instances (the scale-up rule)."""
+
+    __slots__ = ("burst", "refill_per_s", "tokens", "updated_s")
+
+    def __init__(self, rule: ScaleUpRule) -> None:
+        self.burst = rule.burst
+        self.refill_per_s = rule.refill_per_s
+        self.tokens = rule.burst
+        self.updated_s = 0.0
+
+    def take(self, now_s: float) -> bool:
+        """Take one token if there is one at `now_s`."""
+        tokens = self.tokens
+        if tokens < 1.0:
+            tokens = min(
+                self.burst, tokens + (now_s - self.updated_s) * self.refill_per_s
+            )
+            self.updated_s = now_s
+            if tokens < 1.0:
+                self.tokens = tokens
+                return False
+        elif tokens < self.burst:
+            tokens = min(
+                self.burst, tokens + (now_s - self.updated_s) * self.refill_per_s
+            )
+            self.updated_s = now_s
+        else:
+            self.updated_s = now_s
+        self.tokens = tokens - 1.0
+        return True
+
+
+class Account:
+    """Concurrency shared by the functions of one account in one Region.
+
+    Reserved concurrency is carved out of the account limit: functions without a
+    reservation share what is left (the unreserved pool).
+    """
+
+    __slots__ = ("config", "unreserved_capacity", "unreserved_in_use")
+
+    def __init__(self, config: AccountConfig, total_reserved: int) -> None:
+        self.config = config
+        self.unreserved_capacity = config.concurrency_limit - total_reserved
+        self.unreserved_in_use = 0
+
+
+class Function:
+    """Runtime state of one function: its pool, concurrency and random draws.
+
+    Attributes:
+        index: Position in the run's function list (the `function_index` column).
+        config: Its configuration.
+        concurrency: Its instances that are initialising or busy.
+        pool: Its idle instances.
+        bucket: Its scale-up budget, or None when scaling is instant or account-wide.
+    """
+
+    __slots__ = (
+        "index",
+        "config",
+        "concurrency",
+        "capacity",
+        "is_reserved",
+        "pool",
+        "bucket",
+        "duration",
+        "init",
+        "platform_overhead",
+        "keep_alive",
+        "max_lifetime",
+        "timeout_s",
+        "_live",
+    )
+
+    def __init__(
+        self,
+        index: int,
+        config: FunctionConfig,
+        streams: dict[str, np.random.Generator],
+        bucket: TokenBucket | None,
+    ) -> None:
+        self.index = index
+        self.config = config
+        self.concurrency = 0
+        self.is_reserved = config.reserved_concurrency is not None
+        self.capacity = (
+            config.reserved_concurrency
+            if config.reserved_concurrency is not None
+            else math.inf
+        )
+        self._live: dict[int, Instance] = {}
+        self.pool = WarmPool(config.dispatch, streams["dispatch"])
+        self.bucket = bucket
+        self.timeout_s = config.timeout_s
+        self.duration = BlockSampler(config.duration, streams["duration"])
+        self.init = BlockSampler(config.init, streams["init"])
+        self.platform_overhead = BlockSampler(
+            config.platform_overhead, streams["platform_overhead"]
+        )
+        self.keep_alive = BlockSampler(config.keep_alive, streams["keep_alive"])
+        self.max_lifetime = (
+            BlockSampler(config.max_lifetime, streams["lifetime"])
+            if config.max_lifetime is not None
+            else None
+        )
+
+    def register(self, instance: Instance) -> None:
+        """Note a new instance of this function."""
+        self._live[instance.id] = instance
+
+    def unregister(self, instance: Instance) -> None:
+        """Note that an instance was reaped."""
+        del self._live[instance.id]
+
+    @property
+    def instances_alive(self) -> int:
+        """Instances created and not yet reaped."""
+        return len(self._live)
+
+    def live_instances(self) -> list[Instance]:
+        """Return the instances not yet reaped, oldest first."""
+        return sorted(self._live.values(), key=lambda instance: instance.id)

@@ -1,0 +1,426 @@
+"""Drive the platform with SimPy: arrivals, cold and warm starts, completion, reaping.
+
+One invocation costs two SimPy events: its arrival (a timeout of the source's driver)
+and its completion (a timeout whose callback frees the instance). Everything else an
+invocation needs is known at dispatch, so the row is recorded then. Reaping uses at
+most one pending timer per instance in the common case, so the event heap never grows
+with the arrival rate. No per-invocation `Process`, no scan of the pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from lambdasim.model.config import AccountConfig, FunctionConfig, ScaleUpScope
+from lambdasim.model.engine import Call, Engine
+from lambdasim.model.platform import (
+    Account,
+    Function,
+    Instance,
+    InstanceState,
+    TokenBucket,
+)
+from lambdasim.randomness import Purpose, stream
+from lambdasim.results import (
+    INSTANCE_COLUMNS,
+    INVOCATION_COLUMNS,
+    ColumnRecorder,
+    ReapReason,
+    RunRecords,
+    Status,
+    ThrottleReason,
+)
+from lambdasim.workload.base import ArrivalChunk
+
+logger = logging.getLogger(__name__)
+
+# Two times closer than this are the same instant (timers are scheduled as
+# differences, which can be off by an ulp).
+_TIME_EPS_S = 1e-9
+
+Observer = Callable[[float, str, int], None]
+
+
+class Simulation:
+    """One run of the Lambda model over a fixed horizon.
+
+    Build it from configuration objects, add arrival sources, call `run()` once.
+
+    Args:
+        account: Account-wide limits.
+        functions: The functions, in `function_index` order; names must be unique.
+        seed: Root seed of every random stream of the run.
+        horizon_s: Arrivals at or after this time are ignored; invocations in flight
+            at the horizon run to completion.
+        observer: Optional callback `(t_s, event, entity_id)` for every model event
+            (arrival, throttle, cold_start, warm_start, end, timeout, reaped). Meant
+            for tests and debugging; it slows the run down.
+    """
+
+    def __init__(
+        self,
+        account: AccountConfig,
+        functions: Sequence[FunctionConfig],
+        *,
+        seed: int,
+        horizon_s: float,
+        observer: Observer | None = None,
+    ) -> None:
+        names = [config.name for config in functions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"function names must be unique, got {names}")
+        self.env = Engine()
+        self.horizon_s = horizon_s
+        self.seed = seed
+        total_reserved = sum(c.reserved_concurrency or 0 for c in functions)
+        self.account = Account(account, total_reserved)
+        self.functions = [
+            Function(
+                index,
+                config,
+                self._streams(config.name),
+                self._bucket(account),
+            )
+            for index, config in enumerate(functions)
+        ]
+        self.in_flight = 0
+        self._next_instance_id = 0
+        self._sources: list[Iterator[ArrivalChunk]] = []
+        self._observer = observer
+        self._is_tracing = observer is not None or logger.isEnabledFor(logging.DEBUG)
+        self.invocations = ColumnRecorder(INVOCATION_COLUMNS)
+        self.instances = ColumnRecorder(INSTANCE_COLUMNS)
+        self._bind_recorders()
+
+    def _streams(self, name: str) -> dict[str, np.random.Generator]:
+        seed = self.seed
+        return {
+            "duration": stream(seed, name, Purpose.DURATION),
+            "init": stream(seed, name, Purpose.INIT),
+            "platform_overhead": stream(seed, name, Purpose.PLATFORM_OVERHEAD),
+            "keep_alive": stream(seed, name, Purpose.KEEP_ALIVE),
+            "lifetime": stream(seed, name, Purpose.LIFETIME),
+            "dispatch": stream(seed, name, Purpose.DISPATCH),
+        }
+
+    @staticmethod
+    def _bucket(account: AccountConfig) -> TokenBucket | None:
+        rule = account.scale_up
+        if rule is None:
+            return None
+        if rule.scope is not ScaleUpScope.FUNCTION:
+            raise ValueError(f"unsupported scale-up scope {rule.scope}")
+        return TokenBucket(rule)
+
+    def _bind_recorders(self) -> None:
+        # Bound `append`s of the columns, looked up once: recording is on the hot path.
+        inv = self.invocations.columns
+        self._rec_function = inv["function_index"].append
+        self._rec_type = inv["invocation_type"].append
+        self._rec_arrival = inv["arrival_s"].append
+        self._rec_cold = inv["is_cold"].append
+        self._rec_overhead = inv["platform_overhead_s"].append
+        self._rec_init = inv["init_s"].append
+        self._rec_duration = inv["duration_s"].append
+        self._rec_status = inv["status"].append
+        self._rec_throttle = inv["throttle_reason"].append
+        self._rec_instance = inv["instance_id"].append
+
+    def add_arrivals(self, chunks: Iterable[ArrivalChunk]) -> None:
+        """Register a source of arrival chunks (time-sorted) before `run()`."""
+        self._sources.append(iter(chunks))
+
+    def run(self) -> RunRecords:
+        """Run to the horizon, let in-flight invocations finish, return the records."""
+        for chunks in self._sources:
+            _ArrivalDriver(self, chunks).start()
+        env = self.env
+        env.run(until=self.horizon_s)
+        # Drain: invocations that arrived before the horizon run to their end.
+        while self.in_flight > 0:
+            env.step()
+        self._close_out()
+        return RunRecords(
+            function_names=tuple(f.config.name for f in self.functions),
+            invocations=self.invocations.to_arrays(),
+            instances=self.instances.to_arrays(),
+            horizon_s=self.horizon_s,
+        )
+
+    def _close_out(self) -> None:
+        """Record every instance still alive at the end (reap_reason ALIVE)."""
+        for function in self.functions:
+            for instance in function.live_instances():
+                self._record_instance(instance, math.nan, ReapReason.ALIVE)
+
+    # -- dispatch -----------------------------------------------------------------
+
+    def invoke(
+        self, function: Function, duration_s: float | None, invocation_type: int
+    ) -> None:
+        """Serve, or throttle, one invocation arriving now."""
+        now = self.env.now
+        account = self.account
+        if function.is_reserved:
+            if function.concurrency >= function.capacity:
+                self._throttle(function, now, invocation_type, _RESERVED)
+                return
+        elif account.unreserved_in_use >= account.unreserved_capacity:
+            self._throttle(function, now, invocation_type, _ACCOUNT)
+            return
+
+        instance = function.pool.pop() if function.pool.idle else None
+        if instance is None:
+            bucket = function.bucket
+            if bucket is not None and not bucket.take(now):
+                self._throttle(function, now, invocation_type, _SCALE_UP)
+                return
+            instance = self._create_instance(function, now)
+            overhead_s = function.platform_overhead.next()
+        else:
+            overhead_s = 0.0
+        if instance.needs_init:
+            # A new instance, or one reset by a timeout: INIT runs before the handler.
+            is_cold = True
+            init_s = function.init.next()
+            instance.needs_init = False
+            instance.state = InstanceState.INITIALISING
+            if instance.ready_s != instance.ready_s:  # NaN: first INIT of this instance
+                instance.ready_s = now + overhead_s + init_s
+        else:
+            is_cold = False
+            init_s = 0.0
+            instance.state = InstanceState.BUSY
+        start_s = now + overhead_s + init_s
+
+        if duration_s is None:
+            duration_s = function.duration.next()
+        status = _OK
+        if duration_s > function.timeout_s:
+            # The handler is stopped at the timeout and the environment is reset, so
+            # the next invocation on this instance runs INIT again.
+            duration_s = function.timeout_s
+            status = _TIMEOUT
+            instance.needs_init = True
+        end_s = start_s + duration_s
+
+        function.concurrency += 1
+        if not function.is_reserved:
+            account.unreserved_in_use += 1
+        self.in_flight += 1
+        instance.invocations += 1
+        self._rec_function(function.index)
+        self._rec_type(invocation_type)
+        self._rec_arrival(now)
+        self._rec_cold(is_cold)
+        self._rec_overhead(overhead_s)
+        self._rec_init(init_s)
+        self._rec_duration(duration_s)
+        self._rec_status(status)
+        self._rec_throttle(0)
+        self._rec_instance(instance.id)
+        self.env.call_at(end_s, self._complete, instance)
+        if self._is_tracing:
+            self._trace(now, "cold_start" if is_cold else "warm_start", instance.id)
+
+    def _throttle(
+        self, function: Function, now: float, invocation_type: int, reason: int
+    ) -> None:
+        # Synchronous callers get a 429 at once; nothing runs and nothing is billed.
+        self._rec_function(function.index)
+        self._rec_type(invocation_type)
+        self._rec_arrival(now)
+        self._rec_cold(False)
+        self._rec_overhead(0.0)
+        self._rec_init(0.0)
+        self._rec_duration(0.0)
+        self._rec_status(_THROTTLED)
+        self._rec_throttle(reason)
+        self._rec_instance(-1)
+        if self._is_tracing:
+            self._trace(now, "throttle", function.index)
+
+    def _create_instance(self, function: Function, now: float) -> Instance:
+        lifetime = function.max_lifetime
+        retire_at_s = now + lifetime.next() if lifetime is not None else math.inf
+        instance = Instance(self._next_instance_id, function, now, retire_at_s)
+        self._next_instance_id += 1
+        function.register(instance)
+        return instance
+
+    # -- completion and reaping ---------------------------------------------------
+
+    def _complete(self, event: Call) -> None:
+        instance: Instance = event.value
+        function = instance.function
+        function.concurrency -= 1
+        if not function.is_reserved:
+            self.account.unreserved_in_use -= 1
+        self.in_flight -= 1
+        now = self.env.now
+        if self._is_tracing:
+            self._trace(now, "end", instance.id)
+        if now >= instance.retire_at_s - _TIME_EPS_S:
+            self._reap(instance, now, ReapReason.MAX_LIFETIME)
+            return
+        keep_alive_s = function.keep_alive.next()
+        if keep_alive_s <= 0.0:
+            self._reap(instance, now, ReapReason.KEEP_ALIVE)
+            return
+        instance.state = InstanceState.IDLE
+        instance.reap_at_s = now + keep_alive_s
+        function.pool.push(instance)
+        self._arm_reap_timer(instance, now)
+
+    def _arm_reap_timer(self, instance: Instance, now: float) -> None:
+        """Make sure a reap check fires at the instance's next deadline.
+
+        An instance keeps at most one effective timer, at `reap_timer_s`. A deadline
+        later than that timer is handled when it fires (it re-arms); an earlier one
+        (keep-alive is random) gets a new timer and the old one is ignored when it
+        fires.
+        """
+        deadline_s = min(instance.reap_at_s, instance.retire_at_s)
+        if deadline_s < instance.reap_timer_s:
+            instance.reap_timer_s = max(deadline_s, now)
+            self.env.call_at(instance.reap_timer_s, self._check_reap, instance)
+
+    def _check_reap(self, event: Call) -> None:
+        instance: Instance = event.value
+        now = self.env.now
+        if now != instance.reap_timer_s:
+            return  # superseded by an earlier timer
+        instance.reap_timer_s = math.inf
+        if instance.state is not InstanceState.IDLE:
+            return  # busy again; its next release re-arms
+        if now >= instance.retire_at_s - _TIME_EPS_S:
+            reason = ReapReason.MAX_LIFETIME
+        elif now >= instance.reap_at_s - _TIME_EPS_S:
+            reason = ReapReason.KEEP_ALIVE
+        else:
+            self._arm_reap_timer(instance, now)
+            return
+        instance.function.pool.discard(instance)
+        self._reap(instance, now, reason)
+
+    def _reap(self, instance: Instance, now: float, reason: ReapReason) -> None:
+        instance.state = InstanceState.REAPED
+        instance.function.unregister(instance)
+        self._record_instance(instance, now, reason)
+        if self._is_tracing:
+            self._trace(now, "reaped", instance.id)
+
+    def _record_instance(
+        self, instance: Instance, reaped_s: float, reason: ReapReason
+    ) -> None:
+        columns = self.instances.columns
+        columns["instance_id"].append(instance.id)
+        columns["function_index"].append(instance.function.index)
+        columns["created_s"].append(instance.created_s)
+        columns["ready_s"].append(instance.ready_s)
+        columns["reaped_s"].append(reaped_s)
+        columns["reap_reason"].append(int(reason))
+        columns["invocations"].append(instance.invocations)
+
+    def _trace(self, now: float, event: str, entity_id: int) -> None:
+        logger.debug("t=%.6f id=%d event=%s", now, entity_id, event)
+        if self._observer is not None:
+            self._observer(now, event, entity_id)
+
+
+# Plain ints of the enums, for the hot path (IntEnum member access is slower).
+_OK = int(Status.OK)
+_TIMEOUT = int(Status.TIMEOUT)
+_THROTTLED = int(Status.THROTTLED)
+_ACCOUNT = int(ThrottleReason.ACCOUNT_CONCURRENCY)
+_RESERVED = int(ThrottleReason.RESERVED_CONCURRENCY)
+_SCALE_UP = int(ThrottleReason.SCALE_UP_RATE)
+
+
+class _ArrivalDriver:
+    """Feed one source's arrivals into the model.
+
+    While no other event is due before the next arrival, the driver moves the clock
+    and serves it inline; otherwise it schedules itself at the arrival time, so
+    arrivals and completions keep their time order.
+    """
+
+    __slots__ = (
+        "_sim",
+        "_chunks",
+        "_times",
+        "_functions",
+        "_durations",
+        "_types",
+        "_next",
+    )
+
+    def __init__(self, sim: Simulation, chunks: Iterator[ArrivalChunk]) -> None:
+        self._sim = sim
+        self._chunks = chunks
+        self._times: list[float] = []
+        self._functions: list[int] = []
+        self._durations: list[float] | None = None
+        self._types: list[int] | None = None
+        self._next = 0
+
+    def start(self) -> None:
+        """Schedule the first arrival."""
+        if self._load() and self._times[0] < self._sim.horizon_s:
+            self._sim.env.call_at(self._times[0], self._fire)
+
+    def _load(self) -> bool:
+        for chunk in self._chunks:
+            if len(chunk) == 0:
+                continue
+            self._times = chunk.time_s.tolist()
+            self._functions = chunk.function_index.tolist()
+            self._durations = (
+                chunk.duration_s.tolist() if chunk.duration_s is not None else None
+            )
+            self._types = (
+                chunk.invocation_type.tolist()
+                if chunk.invocation_type is not None
+                else None
+            )
+            self._next = 0
+            return True
+        return False
+
+    def _fire(self, event: Call) -> None:
+        sim = self._sim
+        env = sim.env
+        invoke = sim.invoke
+        functions = sim.functions
+        horizon_s = sim.horizon_s
+        times = self._times
+        function_indices = self._functions
+        durations = self._durations
+        types = self._types
+        index = self._next
+        while True:
+            invoke(
+                functions[function_indices[index]],
+                durations[index] if durations is not None else None,
+                types[index] if types is not None else 0,
+            )
+            index += 1
+            if index == len(times):
+                if not self._load():
+                    return
+                times = self._times
+                function_indices = self._functions
+                durations = self._durations
+                types = self._types
+                index = 0
+            arrival_s = times[index]
+            if arrival_s >= horizon_s:
+                return
+            if not env.advance_to(arrival_s):
+                self._next = index
+                env.call_at(arrival_s, self._fire)
+                return
