@@ -1,0 +1,139 @@
+"""The `lambdasim` command: the only module that prints or sets up logging.
+
+Exit status: 0 on success, 2 when the user's input is wrong (a `SimulatorError`,
+printed on stderr without a traceback), 1 for anything else (a bug: traceback kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from lambdasim import __version__
+from lambdasim.errors import SimulatorError
+from lambdasim.report.table import format_summary
+from lambdasim.scenario import load_scenario
+from lambdasim.simulate import simulate
+
+logger = logging.getLogger("lambdasim")
+
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose, args.quiet, args.log_file)
+    try:
+        status: int = args.handler(args)
+    except SimulatorError as error:
+        message = str(error)
+        print(f"lambdasim: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("lambdasim: interrupted", file=sys.stderr)
+        return 130
+    return status
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lambdasim",
+        description="Discrete-event simulator of AWS Lambda scaling, cold starts "
+        "and cost.",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("scenario", type=Path, help="scenario file (.yaml or .toml)")
+    common.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a scenario value, e.g. functions.api.memory_mb=1024 "
+        "(repeatable)",
+    )
+    verbosity = common.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="count", default=0,
+                           help="more logging (-vv: a trace of every event)")  # fmt: skip
+    verbosity.add_argument("-q", "--quiet", action="store_true",
+                           help="print nothing but errors")  # fmt: skip
+    common.add_argument("--log-file", type=Path, help="also write the log here")
+    commands = parser.add_subparsers(title="commands", required=True)
+
+    run = commands.add_parser(
+        "run", parents=[common], help="simulate a scenario and write its results"
+    )
+    run.add_argument("-o", "--output", type=Path,
+                     help="results folder (default: results/<scenario name>)")  # fmt: skip
+    run.add_argument("--seed", type=_non_negative_int, help="root seed (overrides the scenario)")
+    run.set_defaults(handler=_run)
+
+    check = commands.add_parser(
+        "validate", parents=[common], help="check a scenario file and report problems"
+    )
+    check.set_defaults(handler=_validate)
+    return parser
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
+    return value
+
+
+def _setup_logging(verbose: int, quiet: bool, log_file: Path | None) -> None:
+    if quiet:
+        level = logging.ERROR
+    else:
+        level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    formatter = logging.Formatter("%(levelname)s %(name)s: %(message)s")
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        logger.addHandler(handler)
+    logger.setLevel(level)
+
+
+def _run(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.scenario, args.overrides)
+    logger.info("scenario %s loaded from %s", scenario.name, args.scenario)
+    started = time.perf_counter()
+    result = simulate(scenario, seed=args.seed)
+    elapsed_s = time.perf_counter() - started
+    output = args.output or Path("results") / scenario.name
+    written = result.write(output)
+    if not args.quiet:
+        count = result.records.invocation_count
+        print(format_summary(result.summary))
+        print(
+            f"\n{count:,} invocations simulated in {elapsed_s:.1f} s; "
+            f"results in {output}/ ({', '.join(p.name for p in written)})"
+        )
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.scenario, args.overrides)
+    if not args.quiet:
+        print(
+            f"{args.scenario}: ok ({len(scenario.functions)} functions, "
+            f"{len(scenario.workload)} workload sources)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Format a run summary as a short fixed-width text table (plain ASCII)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+MAX_LISTED_FUNCTIONS = 20
+"""Up to this many functions, the table lists them all."""
+
+TOP_FUNCTIONS = 10
+"""Beyond `MAX_LISTED_FUNCTIONS`, only this many busiest functions are listed."""
+
+_NAME_WIDTH = 32
+
+
+def _count(block: Mapping[str, Any]) -> str:
+    return f"{block['invocations']:,}"
+
+
+def _percent(key: str) -> Callable[[Mapping[str, Any]], str]:
+    def cell(block: Mapping[str, Any]) -> str:
+        return f"{100.0 * block[key]:.2f}"
+
+    return cell
+
+
+def _latency(key: str) -> Callable[[Mapping[str, Any]], str]:
+    def cell(block: Mapping[str, Any]) -> str:
+        value = block["latency_ms"][key]
+        return "-" if value is None else f"{value:,.1f}"
+
+    return cell
+
+
+def _peak(block: Mapping[str, Any]) -> str:
+    return f"{block['max_concurrency']:,}"
+
+
+def _cost(block: Mapping[str, Any]) -> str:
+    return f"{block['cost_usd']['total']:,.4f}"
+
+
+# Header -> cell of a summary block. The order is the column order.
+_COLUMNS: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "invocations": _count,
+    "cold %": _percent("cold_start_rate"),
+    "throttle %": _percent("throttle_rate"),
+    "p50 ms": _latency("p50"),
+    "p99 ms": _latency("p99"),
+    "max conc": _peak,
+    "cost $": _cost,
+}
+
+
+def format_summary(summary: Mapping[str, Any]) -> str:
+    """Return a fixed-width table of a summary from `summarise`, one line per row.
+
+    Lists every function when there are at most `MAX_LISTED_FUNCTIONS`, else the
+    `TOP_FUNCTIONS` with the most invocations (ties by name) and a line saying how
+    many are left out; the last row is always the total.
+    """
+    functions: Mapping[str, Mapping[str, Any]] = summary["functions"]
+    names = list(functions)
+    if len(names) > MAX_LISTED_FUNCTIONS:
+        names = sorted(names, key=lambda n: (-functions[n]["invocations"], n))
+        names = names[:TOP_FUNCTIONS]
+    rows = [[_ascii(name), *_cells(functions[name])] for name in names]
+    total_row = ["total", *_cells(summary["total"])]
+    header = ["function", *_COLUMNS]
+    widths = [
+        max(len(row[i]) for row in [header, *rows, total_row])
+        for i in range(len(header))
+    ]
+    rule = "  ".join("-" * width for width in widths)
+    lines = [_line(header, widths), rule, *(_line(row, widths) for row in rows)]
+    left_out = len(functions) - len(names)
+    if left_out:
+        lines.append(f"... {left_out} more functions not listed")
+    lines += [rule, _line(total_row, widths)]
+    return "\n".join(lines) + "\n"
+
+
+def _cells(block: Mapping[str, Any]) -> list[str]:
+    return [cell(block) for cell in _COLUMNS.values()]
+
+
+def _line(cells: list[str], widths: list[int]) -> str:
+    name, *numbers = cells
+    parts = [name.ljust(widths[0])]
+    parts += [c.rjust(w) for c, w in zip(numbers, widths[1:], strict=True)]
+    return "  ".join(parts).rstrip()
+
+
+def _ascii(name: str) -> str:
+    """Keep the table plain ASCII and narrow: escape non-ASCII, cut long names."""
+    text = name.encode("ascii", "backslashreplace").decode("ascii")
+    if len(text) > _NAME_WIDTH:
+        text = text[: _NAME_WIDTH - 3] + "..."
+    return text

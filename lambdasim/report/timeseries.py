@@ -1,0 +1,210 @@
+"""Levels and counts of a run on a fixed time step, as a tidy DataFrame.
+
+One row per (step, function), plus a `total` pseudo-function over all functions. A
+function's row is left out of a step in which it had nothing going on (no instance
+alive, nothing in flight, no arrival), which keeps 500 mostly idle functions cheap;
+pass `dense=True` to keep every row. Columns are documented in
+docs/results-schema.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from lambdasim.report._levels import step_peaks, sweep, time_in_steps
+from lambdasim.results import RunRecords, Status, categorical
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+_Scalar = TypeVar("_Scalar", bound=np.generic)
+
+TOTAL = "total"
+"""Name of the pseudo-function that sums all functions in the timeseries."""
+
+TIMESERIES_COLUMNS: tuple[str, ...] = (
+    "t_s",
+    "function",
+    "concurrency",
+    "max_concurrency",
+    "instances_initialising",
+    "instances_busy",
+    "instances_idle",
+    "instances_alive",
+    "invocations",
+    "cold_starts",
+    "throttles",
+)
+
+
+def step_boundaries(horizon_s: float, step_s: float) -> FloatArray:
+    """Return step boundaries 0, step_s, 2 step_s, ..., horizon_s.
+
+    The last step is shorter when `horizon_s` is not a multiple of `step_s`.
+
+    >>> step_boundaries(2.5, 1.0).tolist()
+    [0.0, 1.0, 2.0, 2.5]
+    """
+    if not (math.isfinite(step_s) and step_s > 0):
+        raise ValueError(f"step_s is {step_s}; expected a finite number > 0")
+    starts = np.arange(math.ceil(horizon_s / step_s), dtype=np.float64) * step_s
+    starts = starts[starts < horizon_s]
+    return np.append(starts, max(float(horizon_s), 0.0))
+
+
+def timeseries(
+    records: RunRecords, step_s: float, *, dense: bool = False
+) -> pd.DataFrame:
+    """Sample the run's levels and counts on steps of `step_s` seconds.
+
+    Step k covers `[t_s, t_s + step_s)`, clipped to the horizon. Levels are
+    time-weighted means over the step (`max_concurrency` is the peak within it);
+    counts are of arrivals within it.
+
+    Args:
+        records: The run's records.
+        step_s: Step length in seconds.
+        dense: Keep a row for every function in every step, even an idle one.
+
+    Returns:
+        A DataFrame with `TIMESERIES_COLUMNS`, sorted by `t_s`, the `total` row
+        first within each step, then functions in `function_index` order.
+
+    Raises:
+        ValueError: If `step_s` is not positive, or a function is named `total`.
+    """
+    names = records.function_names
+    if TOTAL in names:
+        raise ValueError(
+            f"a function is named {TOTAL!r}, which the timeseries uses for the sum "
+            "over all functions; rename the function"
+        )
+    boundaries_s = step_boundaries(records.horizon_s, step_s)
+    columns = _step_columns(records, boundaries_s)
+    n_rows, n_steps = columns["concurrency"].shape
+    # Rows are laid out step-major: (step 0: total, f0, f1, ...), (step 1: ...).
+    frame = pd.DataFrame(
+        {
+            "t_s": np.repeat(boundaries_s[:-1], n_rows),
+            "function": categorical(
+                np.tile(np.arange(n_rows), n_steps), [TOTAL, *names]
+            ),
+            **{name: values.T.reshape(-1) for name, values in columns.items()},
+        },
+        columns=list(TIMESERIES_COLUMNS),
+    )
+    if not dense:
+        is_active = (
+            (frame["instances_alive"] > 0)
+            | (frame["max_concurrency"] > 0)
+            | (frame["invocations"] > 0)
+        )
+        frame = frame[is_active | (frame["function"] == TOTAL)]
+    return frame.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """The invocation columns a timeseries needs, and the steps to bin them into."""
+
+    n_functions: int
+    boundaries_s: FloatArray
+    function: IntArray
+    arrival_s: FloatArray
+    start_s: FloatArray
+    end_s: FloatArray
+    has_run: npt.NDArray[np.bool_]
+    is_cold: npt.NDArray[np.bool_]
+    is_throttled: npt.NDArray[np.bool_]
+
+    @classmethod
+    def from_records(cls, records: RunRecords, boundaries_s: FloatArray) -> _Steps:
+        inv = records.invocations
+        status = inv["status"].astype(np.int64)
+        # Throttled and dropped attempts never ran: nothing in flight, no instance.
+        has_run = (status != Status.THROTTLED) & (status != Status.DROPPED)
+        return cls(
+            n_functions=len(records.function_names),
+            boundaries_s=boundaries_s,
+            function=inv["function_index"].astype(np.int64),
+            arrival_s=inv["arrival_s"].astype(np.float64),
+            start_s=inv["start_s"].astype(np.float64),
+            end_s=inv["end_s"].astype(np.float64),
+            has_run=has_run,
+            is_cold=has_run & inv["is_cold"].astype(bool),
+            is_throttled=status == Status.THROTTLED,
+        )
+
+    def mean_level(
+        self, start_s: FloatArray, end_s: FloatArray, group: IntArray
+    ) -> FloatArray:
+        """Time-weighted mean number of open intervals per step, total first."""
+        covered_s = time_in_steps(
+            start_s, end_s, group, self.n_functions, self.boundaries_s
+        )
+        return _with_total(covered_s) / np.diff(self.boundaries_s)
+
+    def arrivals(self, mask: npt.NDArray[np.bool_]) -> IntArray:
+        """Number of masked arrivals per step, total first."""
+        n_steps = self.boundaries_s.shape[0] - 1
+        step = np.searchsorted(self.boundaries_s, self.arrival_s, side="right") - 1
+        keep = mask & (step >= 0) & (step < n_steps)
+        flat = np.bincount(
+            self.function[keep] * n_steps + step[keep],
+            minlength=self.n_functions * n_steps,
+        )
+        return _with_total(flat.reshape(self.n_functions, n_steps).astype(np.int64))
+
+
+def _step_columns(
+    records: RunRecords, boundaries_s: FloatArray
+) -> dict[str, npt.NDArray[np.generic]]:
+    """Return each column as an array (1 + n_functions, n_steps), total row first."""
+    steps = _Steps.from_records(records, boundaries_s)
+    ran, cold = steps.has_run, steps.is_cold
+    # Assumptions A-09 and A-12: in flight from arrival to end; steps stop at the
+    # horizon, so time past it is cut.
+    concurrency = steps.mean_level(
+        steps.arrival_s[ran], steps.end_s[ran], steps.function[ran]
+    )
+    # A cold start is initialising from arrival to handler start (platform overhead
+    # and INIT): for a new instance that is exactly created_s..ready_s, and it also
+    # covers the INIT again after a timeout reset the instance.
+    initialising = steps.mean_level(
+        steps.arrival_s[cold], steps.start_s[cold], steps.function[cold]
+    )
+    ins = records.instances
+    alive = steps.mean_level(
+        ins["created_s"].astype(np.float64),
+        ins["reaped_s"].astype(np.float64),
+        ins["function_index"].astype(np.int64),
+    )
+    grouped, total = sweep(
+        steps.arrival_s[ran], steps.end_s[ran], steps.function[ran], steps.n_functions
+    )
+    peaks = np.vstack(
+        [step_peaks(total, boundaries_s), step_peaks(grouped, boundaries_s)]
+    )
+    # Every in-flight invocation holds one instance, so the other live instances
+    # are idle. Clip float noise from the subtractions at zero.
+    return {
+        "concurrency": concurrency,
+        "max_concurrency": peaks,
+        "instances_initialising": initialising,
+        "instances_busy": np.maximum(concurrency - initialising, 0.0),
+        "instances_idle": np.maximum(alive - concurrency, 0.0),
+        "instances_alive": alive,
+        "invocations": steps.arrivals(np.ones_like(ran)),
+        "cold_starts": steps.arrivals(cold),
+        "throttles": steps.arrivals(steps.is_throttled),
+    }
+
+
+def _with_total(per_function: npt.NDArray[_Scalar]) -> npt.NDArray[_Scalar]:
+    """Stack the column sums (the total) on top of the per-function rows."""
+    return np.vstack([per_function.sum(axis=0, keepdims=True), per_function])

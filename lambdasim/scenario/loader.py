@@ -1,0 +1,436 @@
+"""Load a scenario file (YAML or TOML), apply `--set` overrides, validate it all.
+
+Every problem is collected and raised together as one `ScenarioError`, each line
+saying where (file, line, key path), what was found and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import tomllib
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from lambdasim.distributions import KINDS, DistributionSpec
+from lambdasim.errors import ScenarioError
+from lambdasim.scenario import schema
+from lambdasim.scenario.schema import Scenario
+
+PathKey = tuple[str | int, ...]
+
+_PATH_FIELDS = ("path",)
+
+
+def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+    """Read, override and validate a scenario file.
+
+    Relative trace paths in the file are relative to the file's folder; relative
+    paths given in overrides are relative to the current directory.
+
+    Args:
+        path: A `.yaml`, `.yml` or `.toml` file.
+        overrides: ``key.path=value`` strings; the value is parsed as YAML
+            (``memory_mb=1024``, ``reserved_concurrency=null``, ``horizon=2h``).
+
+    Raises:
+        ScenarioError: Listing every problem found.
+    """
+    file = Path(path)
+    raw, lines = _read(file)
+    _resolve_paths(raw, file.parent.resolve())
+    override_problems = apply_overrides(raw, overrides)
+    if override_problems:
+        raise ScenarioError(override_problems, source=str(file))
+    _resolve_paths(raw, Path.cwd())
+    return validate_scenario(raw, source=str(file), lines=lines)
+
+
+def validate_scenario(
+    raw: Mapping[str, Any],
+    source: str = "<scenario>",
+    lines: Mapping[PathKey, int] | None = None,
+) -> Scenario:
+    """Validate a scenario given as plain data (as a notebook might build it).
+
+    Raises:
+        ScenarioError: Listing every problem found, located by key path (and line
+            when `lines` maps key paths to line numbers).
+    """
+    lines = lines or {}
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as error:
+        problems = [_describe(e, raw, source, lines) for e in error.errors()]
+        # Cross-field checks run inside pydantic only once every field is valid;
+        # run them on the raw data too, so one pass reports every problem.
+        problems += [
+            _locate(source, lines, key, message)
+            for key, message in schema.cross_check_problems(raw)
+        ]
+        problems += [
+            _locate(source, lines, key, message)
+            for key, message in _missing_files(raw.get("workload"))
+        ]
+        raise ScenarioError(_unique(problems), source=source) from None
+    problems = [
+        _locate(source, lines, key, message)
+        for key, message in _missing_files(
+            [source.model_dump() for source in scenario.workload]
+        )
+    ]
+    if problems:
+        raise ScenarioError(problems, source=source)
+    return scenario
+
+
+def scenario_sha256(scenario: Scenario) -> str:
+    """Return a hash of the validated scenario (the same however it was written)."""
+    return hashlib.sha256(scenario.model_dump_json().encode("utf-8")).hexdigest()
+
+
+# -- reading ----------------------------------------------------------------------
+
+
+def _read(file: Path) -> tuple[dict[str, Any], dict[PathKey, int]]:
+    suffix = file.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".toml"):
+        raise ScenarioError(
+            f"{file}: unsupported scenario file type {suffix or '(none)'!r}; "
+            "expected .yaml, .yml or .toml"
+        )
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{file}: scenario file not found") from None
+    except OSError as error:
+        raise ScenarioError(f"{file}: cannot read: {error.strerror}") from None
+    if suffix == ".toml":
+        try:
+            data: Any = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise ScenarioError(f"{file}: not valid TOML: {error}") from None
+        lines: dict[PathKey, int] = {}
+    else:
+        try:
+            data = yaml.safe_load(text)
+            lines = _yaml_lines(text)
+        except yaml.YAMLError as error:
+            where = ""
+            mark = getattr(error, "problem_mark", None)
+            if mark is not None:
+                where = f":{mark.line + 1}"
+            problem = getattr(error, "problem", None) or str(error)
+            raise ScenarioError(f"{file}{where}: not valid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            f"{file}: expected a mapping of scenario keys at the top level, "
+            f"found {type(data).__name__}"
+        )
+    return data, lines
+
+
+def _yaml_lines(text: str) -> dict[PathKey, int]:
+    """Map each key path in a YAML document to the line its value starts on."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    lines: dict[PathKey, int] = {}
+
+    def walk(node: yaml.Node, key: PathKey) -> None:
+        lines[key] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                lines[(*key, str(key_node.value))] = key_node.start_mark.line + 1
+                walk(value_node, (*key, str(key_node.value)))
+                lines[(*key, str(key_node.value))] = key_node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, (*key, index))
+
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    for source in raw.get("workload") or []:
+        if isinstance(source, dict):
+            for field in _PATH_FIELDS:
+                value = source.get(field)
+                if isinstance(value, str) and not Path(value).is_absolute():
+                    source[field] = str((base / value).resolve())
+
+
+# -- overrides --------------------------------------------------------------------
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> list[str]:
+    """Apply ``key.path=value`` overrides to `raw` in place; return the problems."""
+    problems = []
+    for override in overrides:
+        problem = _apply_override(raw, override)
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def _apply_override(raw: dict[str, Any], override: str) -> str | None:
+    key_path, sep, text = override.partition("=")
+    if not sep or not key_path.strip():
+        return f"--set {override!r}: expected key.path=value, e.g. functions.api.memory_mb=1024"
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    parts = key_path.strip().split(".")
+    node: Any = raw
+    for depth, part in enumerate(parts[:-1]):
+        where = ".".join(parts[: depth + 1])
+        node = _step_into(node, part, where)
+        if isinstance(node, str):
+            return f"--set {key_path}: {node}"
+    last = parts[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            return (
+                f"--set {key_path}: {last!r} is not an index of the list at "
+                f"{'.'.join(parts[:-1])} (0..{len(node) - 1})"
+            )
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        return f"--set {key_path}: {'.'.join(parts[:-1])} holds a value, not a mapping"
+    return None
+
+
+def _step_into(node: Any, part: str, where: str) -> Any:
+    """Return the child `part` of `node`, creating mappings; a str is a problem."""
+    if isinstance(node, list):
+        if part.isdigit() and int(part) < len(node):
+            return node[int(part)]
+        return f"{part!r} is not an index of the list at {where} (0..{len(node) - 1})"
+    if isinstance(node, dict):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict | list):
+            return f"{where} holds a value, not a mapping"
+        return child
+    return f"{where} holds a value, not a mapping"
+
+
+# -- error messages ---------------------------------------------------------------
+
+
+def _describe(
+    error: Any, raw: Mapping[str, Any], source: str, lines: Mapping[PathKey, int]
+) -> str:
+    key = _clean_loc(error["loc"], raw)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return _locate(source, lines, key, _unknown_key_message(key, raw))
+    if kind == "missing":
+        return _locate(source, lines, key, f"{_dotted(key)} is missing (required)")
+    found = error.get("input")
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        allowed = ", ".join(schema.SOURCE_TYPES)
+        message = f"expected 'type' to be one of: {allowed}"
+    if kind == "value_error" and key == ():
+        return _locate(source, lines, key, message)
+    shown = _show(found)
+    return _locate(source, lines, key, f"{_dotted(key)} is {shown}; {_expected(message)}")
+
+
+def _expected(message: str) -> str:
+    lowered = message[:1].lower() + message[1:]
+    if lowered.startswith("input should be "):
+        return "expected " + lowered.removeprefix("input should be ")
+    return lowered
+
+
+def _show(found: Any) -> str:
+    if isinstance(found, dict | list):
+        text = repr(found)
+        return text if len(text) <= 60 else text[:57] + "..."
+    return repr(found)
+
+
+def _clean_loc(loc: Sequence[str | int], raw: Mapping[str, Any]) -> PathKey:
+    """Drop pydantic's internal steps (union tags, wrapper fields) from a location."""
+    key: list[str | int] = []
+    node: Any = raw
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            key.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            key.append(part)
+            node = node[part]
+        elif isinstance(part, str) and (
+            part in schema.SOURCE_TYPES
+            or part in KINDS
+            or part in ("distribution", "preset")
+            or part.endswith("Spec")
+            or part.startswith("function-")
+            or "[" in part
+        ):
+            continue
+        elif node is None or not isinstance(node, dict | list):
+            continue
+        else:
+            key.append(part)
+            node = None
+    return tuple(key)
+
+
+def _dotted(key: PathKey) -> str:
+    text = ""
+    for part in key:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "(top level)"
+
+
+def _locate(
+    source: str, lines: Mapping[PathKey, int], key: PathKey, message: str
+) -> str:
+    probe = key
+    while probe and probe not in lines:
+        probe = probe[:-1]
+    line = lines.get(probe)
+    return f"{source}:{line}: {message}" if line is not None else f"{source}: {message}"
+
+
+def _unknown_key_message(key: PathKey, raw: Mapping[str, Any]) -> str:
+    name = str(key[-1]) if key else "?"
+    allowed = _allowed_keys(key[:-1], raw)
+    where = _dotted(key[:-1])
+    message = f"unknown key {name!r} in {where}"
+    if allowed:
+        close = difflib.get_close_matches(name, allowed, n=1)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+        message += f"; allowed: {', '.join(sorted(allowed))}"
+    return message
+
+
+def _allowed_keys(parent: PathKey, raw: Mapping[str, Any]) -> list[str]:
+    """Return the keys the schema allows at `parent`, following the raw data."""
+    annotation: Any = Scenario
+    node: Any = raw
+    for part in parent:
+        node = _child(node, part)
+        model = _pick_model(annotation, None)
+        if model is not None:
+            field = model.model_fields.get(str(part))
+            if field is None:
+                return []
+            annotation = field.annotation
+        else:
+            args = typing.get_args(_unwrap(annotation))
+            if not args:
+                return []
+            annotation = args[-1]
+    model = _pick_model(annotation, node)
+    if model is None:
+        return []
+    allowed = list(model.model_fields)
+    if model is schema.DurationSpec and isinstance(node, dict):
+        allowed.remove("distribution")
+        allowed += _distribution_keys(node)
+    return allowed
+
+
+def _child(node: Any, part: str | int) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and part < len(node):
+        return node[part]
+    return None
+
+
+def _unwrap(annotation: Any) -> Any:
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
+def _pick_model(annotation: Any, node: Any) -> Any:
+    """Return the pydantic model `annotation` stands for, using `node` for unions."""
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (dict, list):
+        return None
+    candidates = [
+        _unwrap(arg) for arg in typing.get_args(annotation) if arg is not type(None)
+    ]
+    models = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+    if len(models) == 1:
+        return models[0]
+    if isinstance(node, dict):
+        for model in models:
+            for tag in ("type", "kind"):
+                field = model.model_fields.get(tag)
+                if field is not None and node.get(tag) in typing.get_args(
+                    field.annotation
+                ):
+                    return model
+    return None
+
+
+def _distribution_keys(node: Mapping[str, Any]) -> list[str]:
+    for model in typing.get_args(_unwrap(DistributionSpec)):
+        model = _unwrap(model)
+        if node.get("kind") in typing.get_args(model.model_fields["kind"].annotation):
+            return list(model.model_fields)
+    return ["kind"]
+
+
+def _missing_files(workload: Any) -> list[tuple[PathKey, str]]:
+    problems: list[tuple[PathKey, str]] = []
+    if not isinstance(workload, list):
+        return problems
+    for index, source in enumerate(workload):
+        path = source.get("path") if isinstance(source, dict) else None
+        if not isinstance(path, str):
+            continue
+        target = Path(path)
+        kind = source.get("type")
+        if kind == "azure2019":
+            wanted = [target / n for n in ("invocations.csv", "durations.csv", "memory.csv")]
+            missing = [p for p in wanted if not p.is_file()]
+            if not target.is_dir():
+                problems.append(
+                    ((("workload", index, "path")),
+                     f"workload[{index}].path is {path!r}: no such folder; expected "
+                     "the Azure 2019 folder with invocations.csv, durations.csv and "
+                     "memory.csv (override with --set workload."
+                     f"{index}.path=FOLDER)"),
+                )  # fmt: skip
+            elif missing:
+                names = ", ".join(p.name for p in missing)
+                problems.append(
+                    (("workload", index, "path"),
+                     f"workload[{index}].path {path!r} lacks {names}"),
+                )  # fmt: skip
+        elif not target.is_file():
+            problems.append(
+                (("workload", index, "path"),
+                 f"workload[{index}].path is {path!r}: no such file (override with "
+                 f"--set workload.{index}.path=FILE)"),
+            )  # fmt: skip
+    return problems
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for item in items:
+        seen.setdefault(item, None)
+    return list(seen)

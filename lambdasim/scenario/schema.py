@@ -1,0 +1,404 @@
+"""The scenario file's schema: pydantic models, validated before anything runs.
+
+Times accept a bare number of seconds or a number with a unit (``250ms``, ``90m``,
+``2h``); sizes are integers in MB. Unknown keys are errors. docs/scenario.md shows
+every key with an example.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from lambdasim.distributions import DistributionField, Seconds, UniformSpec
+from lambdasim.errors import ScenarioError
+from lambdasim.init_presets import find_init_preset
+from lambdasim.units import parse_duration_s
+
+MIN_MEMORY_MB = 128
+MAX_MEMORY_MB = 10240
+
+# Idle keep-alive is not documented by AWS and has changed repeatedly (45-60 min in
+# 2017, exactly 10 min from mid-2019, 5-7 min in a later revision); see docs/
+# assumptions.md A-03. The default spans the recent observations.
+DEFAULT_KEEP_ALIVE = UniformSpec(low=300.0, high=900.0)
+# Environments are recycled even when busy: about every 2 h (xebia.com), median
+# lifetime 6.2 h in 2018 (Wang et al., ATC'18); assumptions.md A-04.
+DEFAULT_MAX_LIFETIME = UniformSpec(low=2 * 3600.0, high=6 * 3600.0)
+
+
+def _positive_time(value: object) -> float:
+    seconds = parse_duration_s(value)
+    if seconds <= 0:
+        raise ValueError(f"{value!r} must be a positive time")
+    return seconds
+
+
+PositiveSeconds = Annotated[float, BeforeValidator(_positive_time)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Architecture(enum.StrEnum):
+    """Instruction set of the function."""
+
+    X86_64 = "x86_64"
+    ARM64 = "arm64"
+
+
+class PackageType(enum.StrEnum):
+    """How the function's code is deployed."""
+
+    ZIP = "zip"
+    IMAGE = "image"
+
+
+class Dispatch(enum.StrEnum):
+    """Which idle instance takes a warm start."""
+
+    MRU = "mru"
+    NEWEST = "newest"
+    LRU = "lru"
+    RANDOM = "random"
+
+
+class InvocationTypeName(enum.StrEnum):
+    """How a workload source invokes its function."""
+
+    SYNC = "sync"
+    ASYNC = "async"
+
+
+class ScalingRule(_Strict):
+    """How fast new instances may appear (the scale-up rule).
+
+    Attributes:
+        rule: ``per-function``: each function gets `burst` new instances at once
+            and `refill_per_s` more per second (the rule since 2023-11-26: 1,000
+            per 10 s). ``none``: no limit on the rate of new instances.
+    """
+
+    rule: Literal["per-function", "none"] = "per-function"
+    burst: int = Field(default=1000, ge=1)
+    refill_per_s: float = Field(default=100.0, gt=0)
+
+
+class AccountSpec(_Strict):
+    """Account-wide settings of one Region."""
+
+    region: str = "us-east-1"
+    concurrency_limit: int = Field(default=1000, ge=1)
+    unreserved_minimum: int = Field(default=100, ge=0)
+    scaling: ScalingRule = ScalingRule()
+
+
+class DurationSpec(_Strict):
+    """Handler duration: a distribution at a reference memory, and how it scales.
+
+    Written inline with the distribution, e.g. ``{kind: lognormal, median: 80ms,
+    p99: 600ms, reference_memory_mb: 1024, cpu_fraction: 0.5}``.
+
+    Attributes:
+        distribution: Duration at `reference_memory_mb`.
+        reference_memory_mb: Memory the distribution was measured at; defaults to
+            the function's own memory (no scaling).
+        cpu_fraction: Share of the duration that is CPU-bound (0..1). Assumption A-05.
+        threads: Threads the handler keeps busy; caps the useful vCPUs.
+    """
+
+    distribution: DistributionField
+    reference_memory_mb: int | None = Field(
+        default=None, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB
+    )
+    cpu_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
+    threads: float = Field(default=1.0, ge=1.0, le=6.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_inline(cls, value: Any) -> Any:
+        scaling_keys = {"reference_memory_mb", "cpu_fraction", "threads"}
+        if isinstance(value, dict) and "distribution" not in value:
+            scaling = {k: v for k, v in value.items() if k in scaling_keys}
+            rest = {k: v for k, v in value.items() if k not in scaling_keys}
+            return {"distribution": rest, **scaling}
+        if not isinstance(value, dict):
+            return {"distribution": value}
+        return value
+
+
+class InitSpec(_Strict):
+    """Init Duration of a cold start: a runtime preset or a distribution.
+
+    Written as a preset name (``init: python3.12``), a time (``init: 400ms``, a
+    constant) or a distribution mapping. Omitted, the function's runtime preset is
+    used.
+    """
+
+    preset: str | None = None
+    distribution: DistributionField | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                parse_duration_s(value)
+            except ValueError:
+                return {"preset": value}
+            return {"distribution": value}
+        if isinstance(value, int | float):
+            return {"distribution": value}
+        if isinstance(value, dict) and "kind" in value:
+            return {"distribution": value}
+        return value
+
+    @model_validator(mode="after")
+    def _one_of(self) -> InitSpec:
+        if (self.preset is None) == (self.distribution is None):
+            raise ValueError("give either a preset name or a distribution, not both")
+        return self
+
+
+class FunctionSpec(_Strict):
+    """One Lambda function."""
+
+    runtime: str
+    package_type: PackageType = PackageType.ZIP
+    architecture: Architecture = Architecture.X86_64
+    memory_mb: int = Field(default=128, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
+    timeout_s: Annotated[float, Field(ge=1.0, le=900.0), BeforeValidator(
+        parse_duration_s
+    )] = 3.0
+    ephemeral_storage_mb: int = Field(default=512, ge=512, le=10240)
+    reserved_concurrency: int | None = Field(default=None, ge=0)
+    duration: DurationSpec
+    init: InitSpec | None = None
+    platform_overhead: DistributionField | None = None
+    keep_alive: DistributionField = DEFAULT_KEEP_ALIVE
+    max_lifetime: DistributionField | None = DEFAULT_MAX_LIFETIME
+    dispatch: Dispatch = Dispatch.MRU
+
+    @model_validator(mode="after")
+    def _known_init(self) -> FunctionSpec:
+        _check_init(self.runtime, self.package_type, self.architecture, self.init)
+        return self
+
+
+def _check_init(
+    runtime: str,
+    package_type: PackageType,
+    architecture: Architecture,
+    init: InitSpec | None,
+) -> None:
+    """Check that an init-duration model exists: a preset, or an explicit one."""
+    if init is not None and init.distribution is not None:
+        return
+    name = init.preset if init is not None and init.preset is not None else runtime
+    try:
+        find_init_preset(name, package_type.value, architecture.value)
+    except ScenarioError as error:
+        hint = "" if init is not None else "; or give init as a distribution"
+        raise ValueError("; ".join(error.problems) + hint) from None
+
+
+class FunctionDefaults(_Strict):
+    """Settings applied to every function a trace source creates.
+
+    The trace supplies what it knows (memory, duration percentiles); these fill in
+    the rest. `duration` here is used only when the trace has no durations.
+    """
+
+    runtime: str = "nodejs22.x"
+    package_type: PackageType = PackageType.ZIP
+    architecture: Architecture = Architecture.X86_64
+    memory_mb: int | None = Field(default=None, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
+    timeout_s: Annotated[float, Field(ge=1.0, le=900.0), BeforeValidator(
+        parse_duration_s
+    )] = 900.0
+    ephemeral_storage_mb: int = Field(default=512, ge=512, le=10240)
+    duration: DurationSpec | None = None
+    init: InitSpec | None = None
+    platform_overhead: DistributionField | None = None
+    keep_alive: DistributionField = DEFAULT_KEEP_ALIVE
+    max_lifetime: DistributionField | None = DEFAULT_MAX_LIFETIME
+    dispatch: Dispatch = Dispatch.MRU
+
+    @model_validator(mode="after")
+    def _known_init(self) -> FunctionDefaults:
+        _check_init(self.runtime, self.package_type, self.architecture, self.init)
+        return self
+
+
+class _Source(_Strict):
+    name: str | None = None
+
+
+class _TargetedSource(_Source):
+    function: str
+    invocation_type: InvocationTypeName = InvocationTypeName.SYNC
+
+
+class PoissonSpec(_TargetedSource):
+    """Poisson arrivals at a constant rate."""
+
+    type: Literal["poisson"]
+    rate_per_s: float = Field(ge=0)
+    start: Seconds = 0.0
+
+
+class PiecewiseSpec(_TargetedSource):
+    """Poisson arrivals whose rate follows steps or ramps through (time, rate) points."""
+
+    type: Literal["piecewise"]
+    shape: Literal["step", "linear"] = "step"
+    points: list[tuple[Seconds, Annotated[float, Field(ge=0)]]] = Field(min_length=1)
+
+    @field_validator("points")
+    @classmethod
+    def _sorted(
+        cls, points: list[tuple[float, float]]
+    ) -> list[tuple[float, float]]:
+        times = [t for t, _ in points]
+        if times != sorted(times):
+            raise ValueError("points must be in increasing time order")
+        return points
+
+
+class SineSpec(_TargetedSource):
+    """Poisson arrivals with a sinusoidal (daily by default) rate."""
+
+    type: Literal["sine"]
+    mean_rate_per_s: float = Field(ge=0)
+    amplitude_per_s: float = Field(ge=0)
+    period: PositiveSeconds = 86400.0
+    phase: Seconds = 0.0
+
+
+class BurstSpec(_TargetedSource):
+    """`count` requests at once, or spread uniformly over `window`."""
+
+    type: Literal["burst"]
+    at: Seconds
+    count: int = Field(ge=1)
+    window: Seconds = 0.0
+
+
+class ReplaySpec(_Source):
+    """Replay a CSV or Parquet file with a timestamp column."""
+
+    type: Literal["replay"]
+    path: str
+    time_column: str = "timestamp"
+    time_unit: Literal["s", "ms"] = "s"
+    function_column: str | None = None
+    duration_column: str | None = None
+    duration_unit: Literal["s", "ms"] = "s"
+    function: str | None = None
+    invocation_type: InvocationTypeName = InvocationTypeName.SYNC
+
+
+class Azure2019Spec(_Source):
+    """Replay the Azure Functions 2019 per-minute counts (one function per row)."""
+
+    type: Literal["azure2019"]
+    path: str
+    function_defaults: FunctionDefaults = FunctionDefaults()
+
+
+class Azure2021Spec(_Source):
+    """Replay the Azure Functions 2021 per-invocation trace."""
+
+    type: Literal["azure2021"]
+    path: str
+    function_defaults: FunctionDefaults = FunctionDefaults()
+
+
+SourceSpec = Annotated[
+    PoissonSpec
+    | PiecewiseSpec
+    | SineSpec
+    | BurstSpec
+    | ReplaySpec
+    | Azure2019Spec
+    | Azure2021Spec,
+    Field(discriminator="type"),
+]
+
+SOURCE_TYPES = ("poisson", "piecewise", "sine", "burst", "replay", "azure2019", "azure2021")
+
+
+class Scenario(_Strict):
+    """A whole scenario: account, functions and the traffic aimed at them."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    seed: int = Field(default=0, ge=0)
+    horizon: PositiveSeconds
+    billing_date: datetime.date = Field(default_factory=datetime.date.today)
+    timeseries_step: PositiveSeconds = 60.0
+    account: AccountSpec = AccountSpec()
+    functions: dict[str, FunctionSpec] = Field(default_factory=dict)
+    workload: list[SourceSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        problems = cross_check_problems(self.model_dump(mode="python"))
+        if problems:
+            raise ValueError("; ".join(message for _, message in problems))
+        return self
+
+
+def _int_or(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def cross_check_problems(raw: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    """Return (key path, message) for problems that involve more than one field.
+
+    Works on the raw scenario data as well as on a validated scenario's dump, so the
+    loader can report these together with field errors.
+    """
+    if not isinstance(raw, dict):
+        return []
+    functions = raw.get("functions") if isinstance(raw.get("functions"), dict) else {}
+    account = raw.get("account") if isinstance(raw.get("account"), dict) else {}
+    problems = []
+    reserved = {
+        name: spec["reserved_concurrency"]
+        for name, spec in functions.items()
+        if isinstance(spec, dict)
+        and _int_or(spec.get("reserved_concurrency"), -1) >= 0
+    }
+    limit = _int_or(account.get("concurrency_limit"), 1000)
+    minimum = _int_or(account.get("unreserved_minimum"), 100)
+    total = sum(reserved.values())
+    if total > limit - minimum:
+        listed = ", ".join(f"{name}={value}" for name, value in reserved.items())
+        problems.append((
+            ("functions",),
+            f"reserved concurrency adds up to {total} ({listed}); at most "
+            f"{limit - minimum} may be reserved (account.concurrency_limit {limit} "
+            f"minus account.unreserved_minimum {minimum})",
+        ))  # fmt: skip
+    workload = raw.get("workload") if isinstance(raw.get("workload"), list) else []
+    known = ", ".join(sorted(functions)) or "none"
+    for index, source in enumerate(workload):
+        target = source.get("function") if isinstance(source, dict) else None
+        if isinstance(target, str) and target not in functions:
+            problems.append((
+                ("workload", index, "function"),
+                f"workload[{index}].function is {target!r}; expected one of the "
+                f"functions defined under 'functions': {known}",
+            ))  # fmt: skip
+    return problems
