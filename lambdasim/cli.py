@@ -17,7 +17,7 @@ from lambdasim import __version__
 from lambdasim.errors import SimulatorError
 from lambdasim.report.table import format_summary
 from lambdasim.scenario import load_scenario
-from lambdasim.simulate import simulate
+from lambdasim.runner import simulate
 
 logger = logging.getLogger("lambdasim")
 
@@ -97,12 +97,18 @@ def _setup_logging(verbose: int, quiet: bool, log_file: Path | None) -> None:
         level = logging.ERROR
     else:
         level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    # main() may run more than once in a process (tests, notebooks): replace the
+    # handlers an earlier call added instead of stacking them.
+    for handler in [h for h in logger.handlers if getattr(h, "_from_cli", False)]:
+        logger.removeHandler(handler)
+        handler.close()
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
     formatter = logging.Formatter("%(levelname)s %(name)s: %(message)s")
     for handler in handlers:
         handler.setFormatter(formatter)
+        handler._from_cli = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
     logger.setLevel(level)
 

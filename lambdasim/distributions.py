@@ -138,19 +138,24 @@ class BlockSampler:
     """Hand out one draw at a time from blocks drawn by a `Sampler`.
 
     The simulator asks for single durations in its hot loop; numpy is fast per block
-    but slow per scalar call, so draws are made ``block`` at a time and kept as a
-    Python list. The sequence equals ``sampler.sample(rng, n)`` for any ``n``.
+    but slow per scalar call, so draws are made a block at a time and kept as a
+    Python list. Blocks start small and double up to ``block``: a run with hundreds
+    of rarely invoked functions (each with several samplers) must not hold thousands
+    of pre-drawn floats per sampler (4,096 floats as Python objects are 130 KB). The
+    sequence equals ``sampler.sample(rng, n)`` for any ``n``.
 
     Args:
         sampler: Where the draws come from.
         rng: The stream this sampler owns; nothing else should draw from it.
-        block: How many values to draw per refill.
+        block: The largest number of values drawn per refill.
 
     Raises:
         ValueError: If ``block`` is not positive.
     """
 
-    __slots__ = ("_block", "_index", "_rng", "_sampler", "_values")
+    __slots__ = ("_block", "_index", "_next_block", "_rng", "_sampler", "_values")
+
+    _FIRST_BLOCK = 16
 
     def __init__(
         self, sampler: Sampler, rng: np.random.Generator, block: int = 4096
@@ -160,6 +165,7 @@ class BlockSampler:
         self._sampler = sampler
         self._rng = rng
         self._block = block
+        self._next_block = min(self._FIRST_BLOCK, block)
         self._values: list[float] = []
         self._index = 0
 
@@ -174,7 +180,9 @@ class BlockSampler:
         try:
             value = self._values[self._index]
         except IndexError:
-            self._values = self._sampler.sample(self._rng, self._block).tolist()
+            size = self._next_block
+            self._next_block = min(2 * size, self._block)
+            self._values = self._sampler.sample(self._rng, size).tolist()
             self._index = 0
             value = self._values[0]
         self._index += 1

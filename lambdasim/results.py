@@ -100,8 +100,15 @@ class ColumnRecorder:
         return len(first)
 
     def to_arrays(self) -> dict[str, npt.NDArray[np.generic]]:
-        """Return each column as a numpy array (a copy; recording may go on)."""
-        return {name: np.array(col) for name, col in self.columns.items()}
+        """Return each column as a numpy array sharing the column's memory.
+
+        Call it once recording has finished: the arrays are views, and an
+        `array.array` refuses to grow while a view exists.
+        """
+        return {
+            name: np.frombuffer(col, dtype=np.dtype(col.typecode))
+            for name, col in self.columns.items()
+        }
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import enum
 import heapq
 import math
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
@@ -29,6 +30,9 @@ class InstanceState(enum.IntEnum):
     BUSY = 1
     IDLE = 2
     REAPED = 3
+
+
+_IDLE = InstanceState.IDLE
 
 
 class Instance:
@@ -83,9 +87,11 @@ class WarmPool:
     until it is popped (and skipped) or a compaction drops it, so reaping never scans
     the pool. Compaction runs when stale entries outnumber live ones, which keeps the
     container within twice the number of idle instances at amortised O(1) per reap.
+    The policy picks the container and its push and pop once, at construction.
     """
 
-    __slots__ = ("policy", "_stack", "_queue", "_heap", "_rng", "idle", "_stale")
+    __slots__ = ("policy", "_stack", "_queue", "_heap", "_rng", "idle", "_stale",
+                 "_put", "_take")  # fmt: skip
 
     def __init__(self, policy: DispatchPolicy, rng: np.random.Generator) -> None:
         self.policy = policy
@@ -95,37 +101,42 @@ class WarmPool:
         self._rng = rng
         self.idle = 0
         self._stale = 0
+        self._put: Callable[[Instance], None]
+        self._take: Callable[[], Instance]
+        if policy is DispatchPolicy.MRU:
+            self._put, self._take = self._stack.append, self._stack.pop
+        elif policy is DispatchPolicy.LRU:
+            self._put, self._take = self._queue.append, self._queue.popleft
+        elif policy is DispatchPolicy.NEWEST:
+            self._put, self._take = self._put_newest, self._take_newest
+        else:
+            self._put, self._take = self._stack.append, self._take_random
 
     def push(self, instance: Instance) -> None:
         """Add an instance that just went idle."""
         self.idle += 1
-        if self.policy is DispatchPolicy.MRU or self.policy is DispatchPolicy.RANDOM:
-            self._stack.append(instance)
-        elif self.policy is DispatchPolicy.LRU:
-            self._queue.append(instance)
-        else:
-            # Newest first: the highest instance id is the most recently created.
-            heapq.heappush(self._heap, (-instance.id, instance))
+        self._put(instance)
 
     def pop(self) -> Instance | None:
         """Remove and return the idle instance the policy picks, or None."""
-        if self.idle == 0:
+        if not self.idle:
             return None
-        while True:
-            instance = self._pop_any()
-            if instance.state is InstanceState.IDLE:
-                self.idle -= 1
-                return instance
+        take = self._take
+        instance = take()
+        while instance.state is not _IDLE:
             self._stale -= 1
+            instance = take()
+        self.idle -= 1
+        return instance
 
-    def _pop_any(self) -> Instance:
-        policy = self.policy
-        if policy is DispatchPolicy.MRU:
-            return self._stack.pop()
-        if policy is DispatchPolicy.LRU:
-            return self._queue.popleft()
-        if policy is DispatchPolicy.NEWEST:
-            return heapq.heappop(self._heap)[1]
+    def _put_newest(self, instance: Instance) -> None:
+        # Newest first: the highest instance id is the most recently created.
+        heapq.heappush(self._heap, (-instance.id, instance))
+
+    def _take_newest(self) -> Instance:
+        return heapq.heappop(self._heap)[1]
+
+    def _take_random(self) -> Instance:
         stack = self._stack
         index = int(self._rng.integers(len(stack)))
         stack[index], stack[-1] = stack[-1], stack[index]
@@ -139,12 +150,12 @@ class WarmPool:
             self._compact()
 
     def _compact(self) -> None:
-        def is_idle(instance: Instance) -> bool:
-            return instance.state is InstanceState.IDLE
-
-        self._stack = [i for i in self._stack if is_idle(i)]
-        self._queue = deque(i for i in self._queue if is_idle(i))
-        self._heap = [entry for entry in self._heap if is_idle(entry[1])]
+        # In place: the bound `_put`/`_take` refer to these containers.
+        self._stack[:] = [i for i in self._stack if i.state is _IDLE]
+        kept = [i for i in self._queue if i.state is _IDLE]
+        self._queue.clear()
+        self._queue.extend(kept)
+        self._heap[:] = [entry for entry in self._heap if entry[1].state is _IDLE]
         heapq.heapify(self._heap)
         self._stale = 0
 

@@ -188,13 +188,13 @@ class Simulation:
             is_cold = True
             init_s = function.init.next()
             instance.needs_init = False
-            instance.state = InstanceState.INITIALISING
+            instance.state = _INITIALISING
             if instance.ready_s != instance.ready_s:  # NaN: first INIT of this instance
                 instance.ready_s = now + overhead_s + init_s
         else:
             is_cold = False
             init_s = 0.0
-            instance.state = InstanceState.BUSY
+            instance.state = _BUSY
         start_s = now + overhead_s + init_s
 
         if duration_s is None:
@@ -271,10 +271,11 @@ class Simulation:
         if keep_alive_s <= 0.0:
             self._reap(instance, now, ReapReason.KEEP_ALIVE)
             return
-        instance.state = InstanceState.IDLE
-        instance.reap_at_s = now + keep_alive_s
+        instance.state = _IDLE
+        reap_at_s = instance.reap_at_s = now + keep_alive_s
         function.pool.push(instance)
-        self._arm_reap_timer(instance, now)
+        if reap_at_s < instance.reap_timer_s:
+            self._arm_reap_timer(instance, now)
 
     def _arm_reap_timer(self, instance: Instance, now: float) -> None:
         """Make sure a reap check fires at the instance's next deadline.
@@ -332,7 +333,11 @@ class Simulation:
             self._observer(now, event, entity_id)
 
 
-# Plain ints of the enums, for the hot path (IntEnum member access is slower).
+# Module-level aliases for the hot path (enum member lookups cost a global and an
+# attribute access each time).
+_IDLE = InstanceState.IDLE
+_BUSY = InstanceState.BUSY
+_INITIALISING = InstanceState.INITIALISING
 _OK = int(Status.OK)
 _TIMEOUT = int(Status.TIMEOUT)
 _THROTTLED = int(Status.THROTTLED)

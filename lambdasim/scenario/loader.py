@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 import tomllib
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -66,7 +67,12 @@ def validate_scenario(
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as error:
-        problems = [_describe(e, raw, source, lines) for e in error.errors()]
+        problems = [
+            _describe(e, raw, source, lines)
+            for e in error.errors()
+            # Reported below by the cross checks, at the runtime or init key.
+            if not isinstance(e.get("ctx", {}).get("error"), schema.InitPresetError)
+        ]
         # Cross-field checks run inside pydantic only once every field is valid;
         # run them on the raw data too, so one pass reports every problem.
         problems += [
@@ -115,7 +121,7 @@ def _read(file: Path) -> tuple[dict[str, Any], dict[PathKey, int]]:
             data: Any = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
             raise ScenarioError(f"{file}: not valid TOML: {error}") from None
-        lines: dict[PathKey, int] = {}
+        lines: dict[PathKey, int] = _toml_lines(text)
     else:
         try:
             data = yaml.safe_load(text)
@@ -154,6 +160,53 @@ def _yaml_lines(text: str) -> dict[PathKey, int]:
     if root is not None:
         walk(root, ())
     return lines
+
+
+_TOML_ARRAY_TABLE = re.compile(r"^\s*\[\[\s*([^\[\]]+?)\s*\]\]")
+_TOML_TABLE = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]")
+_TOML_KEY = re.compile(r"^\s*([A-Za-z0-9_\-.\"' ]+?)\s*=")
+
+
+def _toml_lines(text: str) -> dict[PathKey, int]:
+    """Map key paths in a TOML document to their lines, line by line.
+
+    tomllib keeps no positions, so this reads table headers and ``key =`` lines.
+    Keys inside inline tables or multi-line arrays are not mapped; errors there
+    are placed at the nearest enclosing key.
+    """
+    lines: dict[PathKey, int] = {}
+    counts: dict[PathKey, int] = {}
+    table: PathKey = ()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if match := _TOML_ARRAY_TABLE.match(line):
+            *parents, last = _toml_key(match[1])
+            path = (*_toml_table_path(tuple(parents), counts), last)
+            counts[path] = counts.get(path, -1) + 1
+            table = (*path, counts[path])
+        elif match := _TOML_TABLE.match(line):
+            table = _toml_table_path(_toml_key(match[1]), counts)
+        elif match := _TOML_KEY.match(line):
+            lines.setdefault((*table, *_toml_key(match[1])), number)
+            continue
+        else:
+            continue
+        for depth in range(1, len(table) + 1):
+            lines.setdefault(table[:depth], number)
+    return lines
+
+
+def _toml_key(text: str) -> tuple[str, ...]:
+    return tuple(part.strip().strip("\"'") for part in text.split("."))
+
+
+def _toml_table_path(parts: tuple[str, ...], counts: Mapping[PathKey, int]) -> PathKey:
+    """Insert the current index after each array-of-tables prefix of `parts`."""
+    path: PathKey = ()
+    for part in parts:
+        path = (*path, part)
+        if path in counts:
+            path = (*path, counts[path])
+    return path
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
@@ -244,6 +297,10 @@ def _describe(
         message = f"expected 'type' to be one of: {allowed}"
     if kind == "value_error" and key == ():
         return _locate(source, lines, key, message)
+    if kind in _BOUND_ERRORS:
+        message = _range_message(key, raw) or message
+    if kind.startswith("int_") and key and str(key[-1]).endswith("_mb"):
+        message += " (a whole number of MB without a unit, e.g. 1024)"
     shown = _show(found)
     return _locate(source, lines, key, f"{_dotted(key)} is {shown}; {_expected(message)}")
 
@@ -320,24 +377,55 @@ def _unknown_key_message(key: PathKey, raw: Mapping[str, Any]) -> str:
     return message
 
 
-def _allowed_keys(parent: PathKey, raw: Mapping[str, Any]) -> list[str]:
-    """Return the keys the schema allows at `parent`, following the raw data."""
+_BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def _range_message(key: PathKey, raw: Mapping[str, Any]) -> str | None:
+    """Say which range a bounded field allows (both ends), or None if unknown."""
+    if not key or not isinstance(key[-1], str):
+        return None
+    model = _model_at(key[:-1], raw)[0]
+    field = model.model_fields.get(key[-1]) if model is not None else None
+    if field is None:
+        return None
+    bounds = {
+        name: getattr(item, name)
+        for item in field.metadata
+        for name in ("ge", "gt", "le", "lt")
+        if hasattr(item, name)
+    }
+    number = "an integer" if int in (field.annotation, *typing.get_args(
+        field.annotation)) else "a number"  # fmt: skip
+    if "ge" in bounds and "le" in bounds:
+        return f"expected {number} from {bounds['ge']:g} to {bounds['le']:g}"
+    limits = [f"{sign} {bounds[name]:g}" for name, sign in (
+        ("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")) if name in bounds]  # fmt: skip
+    return f"expected {number} {' and '.join(limits)}" if limits else None
+
+
+def _model_at(parent: PathKey, raw: Mapping[str, Any]) -> tuple[Any, Any]:
+    """Return the schema model at key path `parent` (or None) and the raw node."""
     annotation: Any = Scenario
     node: Any = raw
     for part in parent:
+        model = _pick_model(annotation, node)
         node = _child(node, part)
-        model = _pick_model(annotation, None)
         if model is not None:
             field = model.model_fields.get(str(part))
             if field is None:
-                return []
+                return None, node
             annotation = field.annotation
         else:
             args = typing.get_args(_unwrap(annotation))
             if not args:
-                return []
+                return None, node
             annotation = args[-1]
-    model = _pick_model(annotation, node)
+    return _pick_model(annotation, node), node
+
+
+def _allowed_keys(parent: PathKey, raw: Mapping[str, Any]) -> list[str]:
+    """Return the keys the schema allows at `parent`, following the raw data."""
+    model, node = _model_at(parent, raw)
     if model is None:
         return []
     allowed = list(model.model_fields)

@@ -23,7 +23,7 @@ from pydantic import (
 from lambdasim.distributions import DistributionField, Seconds, UniformSpec
 from lambdasim.errors import ScenarioError
 from lambdasim.init_presets import find_init_preset
-from lambdasim.units import parse_duration_s
+from lambdasim.units import DURATION_HINT, parse_duration_s
 
 MIN_MEMORY_MB = 128
 MAX_MEMORY_MB = 10240
@@ -40,7 +40,7 @@ DEFAULT_MAX_LIFETIME = UniformSpec(low=2 * 3600.0, high=6 * 3600.0)
 def _positive_time(value: object) -> float:
     seconds = parse_duration_s(value)
     if seconds <= 0:
-        raise ValueError(f"{value!r} must be a positive time")
+        raise ValueError(f"expected a positive time: {DURATION_HINT}")
     return seconds
 
 
@@ -210,7 +210,15 @@ def _check_init(
         find_init_preset(name, package_type.value, architecture.value)
     except ScenarioError as error:
         hint = "" if init is not None else "; or give init as a distribution"
-        raise ValueError("; ".join(error.problems) + hint) from None
+        raise InitPresetError("; ".join(error.problems) + hint) from None
+
+
+class InitPresetError(ValueError):
+    """No init-duration preset fits a function's runtime (or ``init`` name).
+
+    The loader reports these from `cross_check_problems`, located at the runtime or
+    init key, so it skips the copy pydantic raises for the whole function.
+    """
 
 
 class FunctionDefaults(_Strict):
@@ -387,11 +395,20 @@ def cross_check_problems(raw: Any) -> list[tuple[tuple[str | int, ...], str]]:
         listed = ", ".join(f"{name}={value}" for name, value in reserved.items())
         problems.append((
             ("functions",),
-            f"reserved concurrency adds up to {total} ({listed}); at most "
+            f"functions: reserved_concurrency adds up to {total} ({listed}); at most "
             f"{limit - minimum} may be reserved (account.concurrency_limit {limit} "
             f"minus account.unreserved_minimum {minimum})",
         ))  # fmt: skip
+    for name, spec in functions.items():
+        problems += _init_problems(("functions", name), spec, default_runtime=None)
     workload = raw.get("workload") if isinstance(raw.get("workload"), list) else []
+    for index, source in enumerate(workload):
+        if isinstance(source, dict) and "function_defaults" in source:
+            problems += _init_problems(
+                ("workload", index, "function_defaults"),
+                source["function_defaults"],
+                default_runtime=FunctionDefaults().runtime,
+            )
     known = ", ".join(sorted(functions)) or "none"
     for index, source in enumerate(workload):
         target = source.get("function") if isinstance(source, dict) else None
@@ -402,3 +419,56 @@ def cross_check_problems(raw: Any) -> list[tuple[tuple[str | int, ...], str]]:
                 f"functions defined under 'functions': {known}",
             ))  # fmt: skip
     return problems
+
+
+def _init_problems(
+    key: tuple[str | int, ...], spec: Any, default_runtime: str | None
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Check the raw runtime (or init preset name) of one function against presets.
+
+    Runs on raw data so that an unknown runtime is reported even when other fields
+    of the same function are invalid too (pydantic skips model validators then).
+    Values of the wrong type are left to the field validators.
+    """
+    if not isinstance(spec, dict):
+        return []
+    runtime = spec.get("runtime", default_runtime)
+    package_type = spec.get("package_type", PackageType.ZIP.value)
+    architecture = spec.get("architecture", Architecture.X86_64.value)
+    if package_type not in {p.value for p in PackageType}:
+        return []
+    if architecture not in {a.value for a in Architecture}:
+        return []
+    init = spec.get("init")
+    if init is None:
+        field, name, hint = "runtime", runtime, "; or give init as a distribution"
+    elif isinstance(init, str) and not _is_duration(init):
+        field, name, hint = "init", init, ""
+    elif isinstance(init, dict) and set(init) == {"preset"}:
+        field, name, hint = "init", init["preset"], ""
+    else:
+        return []
+    if not isinstance(name, str):
+        return []
+    try:
+        find_init_preset(name, package_type, architecture)
+    except ScenarioError as error:
+        return [((*key, field), _init_message(key, field, error.problems, hint))]
+    return []
+
+
+def _init_message(
+    key: tuple[str | int, ...], field: str, found: list[str], hint: str
+) -> str:
+    where = ""
+    for part in (*key, field):
+        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else part)
+    return f"{where}: " + "; ".join(found) + hint
+
+
+def _is_duration(text: str) -> bool:
+    try:
+        parse_duration_s(text)
+    except ValueError:
+        return False
+    return True

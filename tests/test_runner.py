@@ -1,0 +1,195 @@
+"""End-to-end runs through the public API: pricing, memory scaling, traces."""
+
+from __future__ import annotations
+
+import datetime
+
+import pandas as pd
+import pytest
+
+import lambdasim
+from tests.conftest import REPO_ROOT, SHARED_DATA
+
+AZURE_2019 = SHARED_DATA / "azure-functions-2019-sample-500fn"
+AZURE_2021 = SHARED_DATA / "azure-functions-2021-invocation-head"
+needs_azure_2019 = pytest.mark.skipif(
+    not AZURE_2019.is_dir(), reason="../shared/data Azure 2019 sample not present"
+)
+
+
+def scenario(**changes):
+    base = {
+        "name": "t",
+        "seed": 3,
+        "horizon": 60,
+        "billing_date": "2025-07-01",
+        "account": {"scaling": {"rule": "none"}},
+        "functions": {
+            "fn": {
+                "runtime": "python3.12",
+                "memory_mb": 1024,
+                "duration": "100ms",
+                "init": "200ms",
+                "platform_overhead": 0,
+                "keep_alive": "1h",
+                "max_lifetime": None,
+            }
+        },
+        "workload": [{"type": "burst", "function": "fn", "at": 1, "count": 10}],
+    }
+    for key, value in changes.items():
+        if key.startswith("fn_"):
+            base["functions"]["fn"][key[3:]] = value
+        else:
+            base[key] = value
+    return lambdasim.validate_scenario(base)
+
+
+@pytest.mark.parametrize(
+    ("billing_date", "runtime", "package_type", "billed_ms"),
+    [
+        # Managed runtime, zip, before 2025-08-01: INIT not billed -> ceil(100).
+        ("2025-07-01", "python3.12", "zip", 100),
+        # Same function after 2025-08-01: ceil(100 + 200).
+        ("2025-08-01", "python3.12", "zip", 300),
+        # Custom runtime (provided.al2023): INIT always billed.
+        ("2025-07-01", "go", "zip", 300),
+        # Container image: INIT always billed.
+        ("2025-07-01", "python3.12", "image", 300),
+    ],
+)
+def test_cost_ten_cold_starts_matches_hand_calculation(
+    billing_date, runtime, package_type, billed_ms
+):
+    result = lambdasim.simulate(
+        scenario(billing_date=billing_date, fn_runtime=runtime,
+                 fn_package_type=package_type)  # fmt: skip
+    )
+    total = result.summary["total"]
+    assert total["cold_starts"] == 10
+    assert list(result.invocations["billed_ms"]) == [billed_ms] * 10
+    # 10 requests x $0.20 per million; 10 x billed s x 1 GB x $0.0000166667 (x86_64).
+    gb_seconds = 10 * billed_ms / 1000 * 1024 / 1024
+    assert total["gb_seconds"] == pytest.approx(gb_seconds)
+    assert total["cost_usd"]["requests"] == pytest.approx(10 * 0.20 / 1e6)
+    assert total["cost_usd"]["compute"] == pytest.approx(gb_seconds * 0.0000166667)
+    assert total["cost_usd"]["total"] == pytest.approx(
+        10 * 0.20 / 1e6 + gb_seconds * 0.0000166667
+    )
+
+
+def test_cost_arm64_uses_arm_gb_second_price():
+    result = lambdasim.simulate(scenario(fn_architecture="arm64"))
+    # 10 x 0.1 s x 1 GB x $0.0000133334.
+    assert result.summary["total"]["cost_usd"]["compute"] == pytest.approx(
+        1.0 * 0.0000133334
+    )
+
+
+def test_cost_before_december_2020_rounds_to_100_ms():
+    result = lambdasim.simulate(scenario(billing_date="2020-11-30", fn_duration="101ms"))
+    assert set(result.invocations["billed_ms"]) == {200}
+
+
+@pytest.mark.parametrize(
+    ("memory_mb", "cpu_fraction", "expected_s"),
+    [
+        (512, 1.0, 2.0),  # half the CPU: a CPU-bound handler takes twice as long
+        (512, 0.5, 1.5),  # half of it CPU-bound: 0.5 x 2 + 0.5
+        # 2048 MB is 1.16 vCPUs, but one thread uses at most 1: 1024/1769 s.
+        (2048, 1.0, 1024 / 1769),
+        (3538, 1.0, 1024 / 1769),  # 2 vCPUs, 1 thread: the same
+    ],
+)
+def test_duration_scales_with_memory_from_reference(memory_mb, cpu_fraction, expected_s):
+    duration = {"kind": "constant", "value": 1.0, "reference_memory_mb": 1024,
+                "cpu_fraction": cpu_fraction, "threads": 1}  # fmt: skip
+    result = lambdasim.simulate(scenario(fn_memory_mb=memory_mb, fn_duration=duration))
+    assert result.invocations["duration_ms"].iloc[0] == pytest.approx(expected_s * 1000)
+
+
+def test_common_random_numbers_same_arrivals_when_memory_changes():
+    poisson = [{"type": "poisson", "function": "fn", "rate_per_s": 5}]
+    small = lambdasim.simulate(scenario(workload=poisson, fn_memory_mb=512))
+    large = lambdasim.simulate(scenario(workload=poisson, fn_memory_mb=2048))
+    pd.testing.assert_series_equal(
+        small.invocations["arrival_s"], large.invocations["arrival_s"]
+    )
+
+
+def test_seed_changes_arrivals():
+    poisson = [{"type": "poisson", "function": "fn", "rate_per_s": 5}]
+    one = lambdasim.simulate(scenario(workload=poisson), seed=1)
+    two = lambdasim.simulate(scenario(workload=poisson), seed=2)
+    assert not one.invocations["arrival_s"].equals(two.invocations["arrival_s"])
+    assert one.summary["seed"] == 1
+
+
+def test_billing_date_defaults_to_today():
+    raw = scenario().model_dump()
+    raw.pop("billing_date")
+    assert lambdasim.validate_scenario(raw).billing_date == datetime.date.today()
+
+
+def _azure_counts(minutes: int) -> pd.Series:
+    table = pd.read_csv(AZURE_2019 / "invocations.csv")
+    minute_columns = [c for c in table.columns if c.isdigit()][:minutes]
+    return table[minute_columns].sum(axis=1)
+
+
+@needs_azure_2019
+def test_azure_2019_sample_30_minutes_totals_match_trace_counts(tmp_path):
+    loaded = lambdasim.load_scenario(
+        REPO_ROOT / "scenarios" / "azure-2019-sample.yaml", ["horizon=30m"]
+    )
+    result = lambdasim.simulate(loaded)
+    expected = _azure_counts(30)
+    assert result.summary["total"]["invocations"] == int(expected.sum())
+    per_function = [f["invocations"] for f in result.summary["functions"].values()]
+    assert per_function == expected.tolist()
+    written = result.write(tmp_path)
+    assert {p.name for p in written} >= {"summary.json", "invocations.parquet",
+                                         "timeseries.parquet"}  # fmt: skip
+
+
+@pytest.mark.slow
+@needs_azure_2019
+def test_azure_2019_full_8h_replay_counts_3037902_invocations():
+    loaded = lambdasim.load_scenario(REPO_ROOT / "scenarios" / "azure-2019-sample.yaml")
+    result = lambdasim.simulate(loaded)
+    # The README of the sample gives 3,037,902 invocations over the 8 hours.
+    assert result.summary["total"]["invocations"] == 3_037_902
+    assert result.summary["total"]["invocations"] == int(_azure_counts(480).sum())
+
+
+@pytest.mark.skipif(not AZURE_2021.is_dir(), reason="../shared/data Azure 2021 absent")
+def test_azure_2021_head_replays_every_invocation_with_its_duration():
+    path = AZURE_2021 / "AzureFunctionsInvocationTrace2021_head998.csv"
+    raw = scenario(
+        horizon="2h",
+        functions={},
+        workload=[{"type": "azure2021", "path": str(path),
+                   "function_defaults": {"runtime": "python3.12"}}],
+    ).model_dump()  # fmt: skip
+    result = lambdasim.simulate(lambdasim.validate_scenario(raw))
+    trace = pd.read_csv(path)
+    assert result.summary["total"]["invocations"] == len(trace) == 998
+    assert len(result.summary["functions"]) == 49
+    # Durations come from the trace (capped by the 900 s default timeout).
+    assert sorted(result.invocations["duration_ms"].round(3)) == pytest.approx(
+        sorted((trace["duration"].clip(upper=900) * 1000).round(3))
+    )
+
+
+def test_replay_csv_with_function_column_targets_named_functions(tmp_path):
+    trace = tmp_path / "trace.csv"
+    trace.write_text("timestamp,fn,duration\n0.5,a,0.1\n1.0,b,0.2\n1.5,a,0.3\n")
+    fn = scenario().functions["fn"].model_dump()
+    raw = scenario().model_dump()
+    raw["functions"] = {"a": fn, "b": fn}
+    raw["workload"] = [{"type": "replay", "path": str(trace), "function_column": "fn",
+                        "duration_column": "duration"}]  # fmt: skip
+    result = lambdasim.simulate(lambdasim.validate_scenario(raw))
+    assert result.summary["functions"]["a"]["invocations"] == 2
+    assert result.summary["functions"]["b"]["invocations"] == 1
+    assert list(result.invocations["duration_ms"].round(6)) == [100.0, 200.0, 300.0]
