@@ -101,8 +101,10 @@ def _child(name: str, queue: multiprocessing.Queue) -> None:  # type: ignore[typ
 
 def main(selected: list[str]) -> None:
     names = [n for n in CASES if not selected or any(s in n for s in selected)]
-    print(f"{'case':<14}{'invocations':>12}{'instances':>11}{'wall s':>9}"
-          f"{'inv/s':>11}{'peak MB':>9}")  # fmt: skip
+    print(
+        f"{'case':<14}{'invocations':>12}{'instances':>11}{'wall s':>9}"
+        f"{'inv/s':>11}{'peak MB':>9}"
+    )
     for name in names:
         queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
         process = multiprocessing.Process(target=_child, args=(name, queue))

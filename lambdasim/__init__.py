@@ -15,8 +15,8 @@ __version__ = "0.1.0"
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 from lambdasim.errors import ScenarioError, SimulatorError, TraceFormatError  # noqa: E402
-from lambdasim.scenario import Scenario, load_scenario, validate_scenario  # noqa: E402
 from lambdasim.runner import RunResult, simulate  # noqa: E402
+from lambdasim.scenario import Scenario, load_scenario, validate_scenario  # noqa: E402
 
 __all__ = [
     "RunResult",

@@ -16,8 +16,8 @@ from pathlib import Path
 from lambdasim import __version__
 from lambdasim.errors import SimulatorError
 from lambdasim.report.table import format_summary
-from lambdasim.scenario import load_scenario
 from lambdasim.runner import simulate
+from lambdasim.scenario import load_scenario
 
 logger = logging.getLogger("lambdasim")
 
@@ -60,19 +60,31 @@ def _parser() -> argparse.ArgumentParser:
         "(repeatable)",
     )
     verbosity = common.add_mutually_exclusive_group()
-    verbosity.add_argument("-v", "--verbose", action="count", default=0,
-                           help="more logging (-vv: a trace of every event)")  # fmt: skip
-    verbosity.add_argument("-q", "--quiet", action="store_true",
-                           help="print nothing but errors")  # fmt: skip
+    verbosity.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more logging (-vv: a trace of every event)",
+    )
+    verbosity.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing but errors"
+    )
     common.add_argument("--log-file", type=Path, help="also write the log here")
     commands = parser.add_subparsers(title="commands", required=True)
 
     run = commands.add_parser(
         "run", parents=[common], help="simulate a scenario and write its results"
     )
-    run.add_argument("-o", "--output", type=Path,
-                     help="results folder (default: results/<scenario name>)")  # fmt: skip
-    run.add_argument("--seed", type=_non_negative_int, help="root seed (overrides the scenario)")
+    run.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="results folder (default: results/<scenario name>)",
+    )
+    run.add_argument(
+        "--seed", type=_non_negative_int, help="root seed (overrides the scenario)"
+    )
     run.set_defaults(handler=_run)
 
     check = commands.add_parser(

@@ -90,16 +90,15 @@ class ColumnRecorder:
     """
 
     def __init__(self, schema: dict[str, str]) -> None:
-        self.columns: dict[str, array[int] | array[float]] = {
-            name: array(code)
-            for name, code in schema.items()  # type: ignore[misc]
+        self.columns: dict[str, array[Any]] = {
+            name: array(code) for name, code in schema.items()
         }
 
     def __len__(self) -> int:
         first = next(iter(self.columns.values()))
         return len(first)
 
-    def to_arrays(self) -> dict[str, npt.NDArray[np.generic]]:
+    def to_arrays(self) -> dict[str, npt.NDArray[Any]]:
         """Return each column as a numpy array sharing the column's memory.
 
         Call it once recording has finished: the arrays are views, and an
@@ -123,8 +122,8 @@ class RunRecords:
     """
 
     function_names: tuple[str, ...]
-    invocations: dict[str, npt.NDArray[np.generic]]
-    instances: dict[str, npt.NDArray[np.generic]]
+    invocations: dict[str, npt.NDArray[Any]]
+    instances: dict[str, npt.NDArray[Any]]
     horizon_s: float
 
     def __post_init__(self) -> None:
@@ -150,7 +149,7 @@ BILLING_COLUMNS: dict[str, str] = {
 }
 
 
-def billing_column(records: RunRecords, name: str) -> npt.NDArray[np.generic]:
+def billing_column(records: RunRecords, name: str) -> npt.NDArray[Any]:
     """Return a billing column (see `BILLING_COLUMNS`), or zeros if it was not added.
 
     Raises:
@@ -164,7 +163,7 @@ def billing_column(records: RunRecords, name: str) -> npt.NDArray[np.generic]:
 
 
 def categorical(
-    codes: npt.NDArray[np.generic], labels: list[str]
+    codes: npt.NDArray[Any], labels: list[str]
 ) -> pd.Categorical[str]:
     """Return integer codes as a categorical whose code i is `labels[i]`.
 
@@ -177,7 +176,7 @@ def categorical(
 
 
 def _labels(
-    codes: npt.NDArray[np.generic], kind: type[enum.IntEnum]
+    codes: npt.NDArray[Any], kind: type[enum.IntEnum]
 ) -> pd.Categorical[str]:
     """Return enum codes as a categorical of lower-case member names."""
     members = sorted(kind, key=int)
@@ -221,7 +220,7 @@ def invocations_frame(records: RunRecords) -> pd.DataFrame:
     return frame
 
 
-def _ms(seconds: npt.NDArray[np.generic]) -> npt.NDArray[np.float64]:
+def _ms(seconds: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
     return seconds.astype(np.float64) * 1000.0
 
 

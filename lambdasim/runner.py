@@ -49,7 +49,11 @@ from lambdasim.results import (
 )
 from lambdasim.scenario import schema
 from lambdasim.scenario.loader import scenario_sha256
-from lambdasim.workload.azure import Azure2019Trace, Azure2021Source, azure2021_functions
+from lambdasim.workload.azure import (
+    Azure2019Trace,
+    Azure2021Source,
+    azure2021_functions,
+)
 from lambdasim.workload.base import ArrivalChunk, InvocationType
 from lambdasim.workload.replay import ReplaySource
 from lambdasim.workload.synthetic import (
@@ -117,7 +121,9 @@ class RunResult:
 
     def write(self, directory: str | Path) -> list[Path]:
         """Write summary.json and the Parquet tables into `directory`."""
-        return write_outputs(Path(directory), self.summary, self.records, self.timeseries)
+        return write_outputs(
+            Path(directory), self.summary, self.records, self.timeseries
+        )
 
 
 def simulate(scenario: schema.Scenario, seed: int | None = None) -> RunResult:
@@ -138,14 +144,20 @@ def simulate(scenario: schema.Scenario, seed: int | None = None) -> RunResult:
     configs = [_function_config(f) for f in functions]
     logger.info(
         "scenario %s: %d functions, %d sources, horizon %.0f s, seed %d",
-        scenario.name, len(configs), len(sources), scenario.horizon, seed,
-    )  # fmt: skip
+        scenario.name,
+        len(configs),
+        len(sources),
+        scenario.horizon,
+        seed,
+    )
     simulation = Simulation(account, configs, seed=seed, horizon_s=scenario.horizon)
     for chunks in sources:
         simulation.add_arrivals(chunks)
     records = simulation.run()
     logger.info("run finished: %d invocation attempts", records.invocation_count)
-    add_billing_columns(records, functions, scenario.billing_date, scenario.account.region)
+    add_billing_columns(
+        records, functions, scenario.billing_date, scenario.account.region
+    )
     summary = summarise(
         records,
         scenario=scenario.name,
@@ -250,14 +262,21 @@ def _source(
             )
         case schema.SineSpec():
             return SineRateSource(
-                index[source.function], source.mean_rate_per_s, source.amplitude_per_s,
-                source.period, source.phase, invocation_type,
-            )  # fmt: skip
+                index[source.function],
+                source.mean_rate_per_s,
+                source.amplitude_per_s,
+                source.period,
+                source.phase,
+                invocation_type,
+            )
         case schema.BurstSpec():
             return BurstSource(
-                index[source.function], source.at, source.count, source.window,
+                index[source.function],
+                source.at,
+                source.count,
+                source.window,
                 invocation_type,
-            )  # fmt: skip
+            )
         case schema.ReplaySpec():
             return _replay_source(source, position, index, invocation_type)
         case schema.Azure2019Spec():
@@ -311,7 +330,9 @@ def _azure2019_source(
                 f"workload[{position}]: function {row.name} has no durations in the "
                 "trace; give function_defaults.duration"
             )
-        _add_function(functions, index, ResolvedFunction(row.name, spec, duration), position)
+        _add_function(
+            functions, index, ResolvedFunction(row.name, spec, duration), position
+        )
     return _Offset(trace.source(), first)
 
 
@@ -422,7 +443,9 @@ def add_billing_columns(
     init_billed = np.array(
         [
             pricing.is_init_billed(
-                runtime_kind(f.spec.runtime).value, f.spec.package_type.value, billing_date
+                runtime_kind(f.spec.runtime).value,
+                f.spec.package_type.value,
+                billing_date,
             )
             for f in functions
         ],
@@ -448,7 +471,9 @@ def add_billing_columns(
         request_usd[rows] = request
         compute_usd[rows] = compute
     inv["billed_ms"] = billed_ms
-    inv["gb_seconds"] = np.where(is_billed, pricing.gb_seconds(billed_ms, row_memory_mb), 0.0)
+    inv["gb_seconds"] = np.where(
+        is_billed, pricing.gb_seconds(billed_ms, row_memory_mb), 0.0
+    )
     inv["request_usd"] = request_usd
     inv["compute_usd"] = compute_usd
 

@@ -28,7 +28,10 @@ SECONDS_PER_UNIT: dict[str, float] = {
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
 
-DURATION_HINT = "a number of seconds or a number with a unit: ms, s, m, h or d (e.g. 250ms, 90m, 2h)"
+DURATION_HINT = (
+    "a number of seconds or a number with a unit: ms, s, m, h or d "
+    "(e.g. 250ms, 90m, 2h)"
+)
 
 
 def parse_duration_s(value: object) -> float:

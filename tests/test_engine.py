@@ -20,7 +20,12 @@ def test_call_at_interleaves_with_timeouts_and_processes_in_time_order():
     env.call_at(1.0, lambda event: seen.append((env.now, f"call {event.value}")), "a")
     env.timeout(1.75).callbacks.append(lambda event: seen.append((env.now, "timeout")))
     env.run()
-    assert seen == [(1.0, "call a"), (1.5, "process"), (1.75, "timeout"), (2.0, "call b")]
+    assert seen == [
+        (1.0, "call a"),
+        (1.5, "process"),
+        (1.75, "timeout"),
+        (2.0, "call b"),
+    ]
 
 
 def test_call_at_equal_times_run_in_scheduling_order():

@@ -50,10 +50,13 @@ def test_erlang_b_recursion_matches_textbook_value():
 )
 def test_throttle_rate_at_concurrency_limit_matches_erlang_b(duration):
     servers, rate_per_s, horizon_s = 10, 8.0, 20_000.0
-    account = AccountConfig(concurrency_limit=servers, unreserved_minimum=0, scale_up=None)
+    account = AccountConfig(
+        concurrency_limit=servers, unreserved_minimum=0, scale_up=None
+    )
     fn = function(duration_s=duration.sampler(), keep_alive_s=1e9)
-    records = run_model([fn], _poisson(rate_per_s, horizon_s), horizon_s=horizon_s,
-                        account=account)  # fmt: skip
+    records = run_model(
+        [fn], _poisson(rate_per_s, horizon_s), horizon_s=horizon_s, account=account
+    )
     summary = _summary(records)
     # 160,000 arrivals: the estimate's standard error is about 0.002 (with the
     # autocorrelation of a loss system); 0.01 absolute is about 8 % of B.
@@ -66,8 +69,9 @@ def test_mean_concurrency_without_limit_obeys_littles_law():
     rate_per_s, mean_s, horizon_s = 50.0, 0.2, 4_000.0
     account = AccountConfig(concurrency_limit=100_000, scale_up=None)
     fn = function(duration_s=ExponentialSpec(mean=mean_s).sampler(), keep_alive_s=1e9)
-    records = run_model([fn], _poisson(rate_per_s, horizon_s), horizon_s=horizon_s,
-                        account=account)  # fmt: skip
+    records = run_model(
+        [fn], _poisson(rate_per_s, horizon_s), horizon_s=horizon_s, account=account
+    )
     summary = _summary(records)
     assert summary["total"]["throttles"] == 0
     # L = 50/s x 0.2 s = 10; 200,000 arrivals put the estimate within about 1 %.
@@ -76,8 +80,12 @@ def test_mean_concurrency_without_limit_obeys_littles_law():
 
 def test_keep_alive_zero_makes_every_invocation_cold():
     fn = function(duration_s=0.05, init_s=0.1, keep_alive_s=0.0)
-    records = run_model([fn], _poisson(20.0, 500.0), horizon_s=500.0,
-                        account=AccountConfig(concurrency_limit=100_000, scale_up=None))  # fmt: skip
+    records = run_model(
+        [fn],
+        _poisson(20.0, 500.0),
+        horizon_s=500.0,
+        account=AccountConfig(concurrency_limit=100_000, scale_up=None),
+    )
     summary = _summary(records)
     assert summary["total"]["invocations"] > 9_000
     assert summary["total"]["cold_starts"] == summary["total"]["invocations"]

@@ -95,13 +95,21 @@ def test_account_limit_throttles_unreserved_function_while_reserved_one_runs():
     a = function("a", reserved=1)
     b = function("b")
     events, records = trace_of(
-        [a, b], [0.0, 0.0, 0.0, 0.0], horizon_s=5.0, account=account,
+        [a, b],
+        [0.0, 0.0, 0.0, 0.0],
+        horizon_s=5.0,
+        account=account,
         indices=[1, 1, 1, 0],
-    )  # fmt: skip
+    )
     assert list(records.invocations["status"]) == [
-        Status.OK, Status.OK, Status.THROTTLED, Status.OK
-    ]  # fmt: skip
-    assert records.invocations["throttle_reason"][2] == ThrottleReason.ACCOUNT_CONCURRENCY
+        Status.OK,
+        Status.OK,
+        Status.THROTTLED,
+        Status.OK,
+    ]
+    assert (
+        records.invocations["throttle_reason"][2] == ThrottleReason.ACCOUNT_CONCURRENCY
+    )
 
 
 def test_keep_alive_zero_every_invocation_cold():
@@ -149,9 +157,10 @@ def test_dispatch_policy_picks_expected_idle_instance(policy, expected_instance)
     from lambdasim.model import DispatchPolicy
 
     fn = replace(
-        function(duration_s=1.0), dispatch=DispatchPolicy(policy),
+        function(duration_s=1.0),
+        dispatch=DispatchPolicy(policy),
         duration=constant(1.0),
-    )  # fmt: skip
+    )
     fn0 = replace(fn, duration=_sequence([1.0, 1.5, 1.0]))
     _, records = trace_of([fn0], [0.0, 0.5, 3.0], horizon_s=5.0)
     assert records.invocations["instance_id"][2] == expected_instance

@@ -54,8 +54,13 @@ def small_runs(draw):
 
 
 def _run(functions, times, targets, account, observer=None):
-    return run_model(functions, arrivals(times, targets), horizon_s=31.0,
-                     account=account, observer=observer)  # fmt: skip
+    return run_model(
+        functions,
+        arrivals(times, targets),
+        horizon_s=31.0,
+        account=account,
+        observer=observer,
+    )
 
 
 @_FAST
@@ -63,8 +68,13 @@ def _run(functions, times, targets, account, observer=None):
 def test_invariants_hold_for_small_random_scenarios(run):
     functions, times, targets, account = run
     clock: list[float] = []
-    records = _run(functions, times, targets, account,
-                   observer=lambda t, event, entity: clock.append(t))  # fmt: skip
+    records = _run(
+        functions,
+        times,
+        targets,
+        account,
+        observer=lambda t, event, entity: clock.append(t),
+    )
     inv, ins = records.invocations, records.instances
     status = inv["status"]
     ran = status != Status.THROTTLED
@@ -124,8 +134,9 @@ def test_higher_concurrency_limit_never_raises_throttles(run, limit_a, limit_b):
     fn = function(duration_s=ExponentialSpec(mean=mean_s).sampler(), keep_alive_s=1e6)
     throttles = []
     for limit in (low, high):
-        account = AccountConfig(concurrency_limit=limit, unreserved_minimum=0,
-                                scale_up=None)  # fmt: skip
+        account = AccountConfig(
+            concurrency_limit=limit, unreserved_minimum=0, scale_up=None
+        )
         records = _run([fn], times, [0] * len(times), account)
         throttles.append(int((records.invocations["status"] == Status.THROTTLED).sum()))
     assert throttles[1] <= throttles[0]

@@ -62,8 +62,9 @@ def test_cost_ten_cold_starts_matches_hand_calculation(
     billing_date, runtime, package_type, billed_ms
 ):
     result = lambdasim.simulate(
-        scenario(billing_date=billing_date, fn_runtime=runtime,
-                 fn_package_type=package_type)  # fmt: skip
+        scenario(
+            billing_date=billing_date, fn_runtime=runtime, fn_package_type=package_type
+        )
     )
     total = result.summary["total"]
     assert total["cold_starts"] == 10
@@ -87,7 +88,9 @@ def test_cost_arm64_uses_arm_gb_second_price():
 
 
 def test_cost_before_december_2020_rounds_to_100_ms():
-    result = lambdasim.simulate(scenario(billing_date="2020-11-30", fn_duration="101ms"))
+    result = lambdasim.simulate(
+        scenario(billing_date="2020-11-30", fn_duration="101ms")
+    )
     assert set(result.invocations["billed_ms"]) == {200}
 
 
@@ -101,9 +104,16 @@ def test_cost_before_december_2020_rounds_to_100_ms():
         (3538, 1.0, 1024 / 1769),  # 2 vCPUs, 1 thread: the same
     ],
 )
-def test_duration_scales_with_memory_from_reference(memory_mb, cpu_fraction, expected_s):
-    duration = {"kind": "constant", "value": 1.0, "reference_memory_mb": 1024,
-                "cpu_fraction": cpu_fraction, "threads": 1}  # fmt: skip
+def test_duration_scales_with_memory_from_reference(
+    memory_mb, cpu_fraction, expected_s
+):
+    duration = {
+        "kind": "constant",
+        "value": 1.0,
+        "reference_memory_mb": 1024,
+        "cpu_fraction": cpu_fraction,
+        "threads": 1,
+    }
     result = lambdasim.simulate(scenario(fn_memory_mb=memory_mb, fn_duration=duration))
     assert result.invocations["duration_ms"].iloc[0] == pytest.approx(expected_s * 1000)
 
@@ -148,8 +158,11 @@ def test_azure_2019_sample_30_minutes_totals_match_trace_counts(tmp_path):
     per_function = [f["invocations"] for f in result.summary["functions"].values()]
     assert per_function == expected.tolist()
     written = result.write(tmp_path)
-    assert {p.name for p in written} >= {"summary.json", "invocations.parquet",
-                                         "timeseries.parquet"}  # fmt: skip
+    assert {p.name for p in written} >= {
+        "summary.json",
+        "invocations.parquet",
+        "timeseries.parquet",
+    }
 
 
 @pytest.mark.slow
@@ -168,9 +181,14 @@ def test_azure_2021_head_replays_every_invocation_with_its_duration():
     raw = scenario(
         horizon="2h",
         functions={},
-        workload=[{"type": "azure2021", "path": str(path),
-                   "function_defaults": {"runtime": "python3.12"}}],
-    ).model_dump()  # fmt: skip
+        workload=[
+            {
+                "type": "azure2021",
+                "path": str(path),
+                "function_defaults": {"runtime": "python3.12"},
+            }
+        ],
+    ).model_dump()
     result = lambdasim.simulate(lambdasim.validate_scenario(raw))
     trace = pd.read_csv(path)
     assert result.summary["total"]["invocations"] == len(trace) == 998
@@ -187,8 +205,14 @@ def test_replay_csv_with_function_column_targets_named_functions(tmp_path):
     fn = scenario().functions["fn"].model_dump()
     raw = scenario().model_dump()
     raw["functions"] = {"a": fn, "b": fn}
-    raw["workload"] = [{"type": "replay", "path": str(trace), "function_column": "fn",
-                        "duration_column": "duration"}]  # fmt: skip
+    raw["workload"] = [
+        {
+            "type": "replay",
+            "path": str(trace),
+            "function_column": "fn",
+            "duration_column": "duration",
+        }
+    ]
     result = lambdasim.simulate(lambdasim.validate_scenario(raw))
     assert result.summary["functions"]["a"]["invocations"] == 2
     assert result.summary["functions"]["b"]["invocations"] == 1

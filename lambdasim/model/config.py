@@ -111,7 +111,7 @@ def cpu_share_vcpus(memory_mb: float) -> float:
 def memory_scale_factor(
     reference_memory_mb: float, memory_mb: float, cpu_fraction: float, threads: float
 ) -> float:
-    """Return the factor that turns a duration at the reference memory into one at `memory_mb`.
+    """Return the factor from a duration at the reference memory to one at `memory_mb`.
 
     The CPU-bound part of the handler runs at a speed proportional to the CPU it can
     use, min(vCPU share, threads); the rest (waiting on I/O) does not change.

@@ -20,7 +20,7 @@ from heapq import heappush
 from typing import Any
 
 import simpy
-from simpy.core import NORMAL
+from simpy.events import NORMAL
 
 
 class Call:
@@ -48,7 +48,9 @@ class Engine(simpy.Environment):
         """Run `callback(event)` at absolute time `time_s` (not before now)."""
         if time_s < self._now:
             raise ValueError(f"cannot schedule at {time_s} before now {self._now}")
-        heappush(self._queue, (time_s, NORMAL, next(self._eid), Call(callback, value)))
+        # SimPy types its queue entries as Events; a Call quacks like one (above).
+        entry: Any = (time_s, NORMAL, next(self._eid), Call(callback, value))
+        heappush(self._queue, entry)
 
     def advance_to(self, time_s: float) -> bool:
         """Move the clock to `time_s` if no scheduled event comes first.

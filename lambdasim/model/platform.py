@@ -23,6 +23,7 @@ from lambdasim.model.config import (
     ScaleUpRule,
 )
 
+
 class InstanceState(enum.IntEnum):
     """Lifecycle of an execution environment."""
 
@@ -90,8 +91,17 @@ class WarmPool:
     The policy picks the container and its push and pop once, at construction.
     """
 
-    __slots__ = ("policy", "_stack", "_queue", "_heap", "_rng", "idle", "_stale",
-                 "_put", "_take")  # fmt: skip
+    __slots__ = (
+        "policy",
+        "_stack",
+        "_queue",
+        "_heap",
+        "_rng",
+        "idle",
+        "_stale",
+        "_put",
+        "_take",
+    )
 
     def __init__(self, policy: DispatchPolicy, rng: np.random.Generator) -> None:
         self.policy = policy
