@@ -26,6 +26,7 @@ from lambdasim.scenario.schema import Scenario
 PathKey = tuple[str | int, ...]
 
 _PATH_FIELDS = ("path",)
+_CROSS_CHECKED = (schema.InitPresetError, schema.CrossCheckError)
 
 
 def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
@@ -70,8 +71,8 @@ def validate_scenario(
         problems = [
             _describe(e, raw, source, lines)
             for e in error.errors()
-            # Reported below by the cross checks, at the runtime or init key.
-            if not isinstance(e.get("ctx", {}).get("error"), schema.InitPresetError)
+            # Reported below by the cross checks, each at its own key.
+            if not isinstance(e.get("ctx", {}).get("error"), _CROSS_CHECKED)
         ]
         # Cross-field checks run inside pydantic only once every field is valid;
         # run them on the raw data too, so one pass reports every problem.
@@ -120,7 +121,10 @@ def _read(file: Path) -> tuple[dict[str, Any], dict[PathKey, int]]:
         try:
             data: Any = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
-            raise ScenarioError(f"{file}: not valid TOML: {error}") from None
+            # tomllib gives the position only inside the message before 3.14.
+            position = re.search(r"\(at line (\d+), column \d+\)", str(error))
+            where = f":{position[1]}" if position else ""
+            raise ScenarioError(f"{file}{where}: not valid TOML: {error}") from None
         lines: dict[PathKey, int] = _toml_lines(text)
     else:
         try:
@@ -134,9 +138,12 @@ def _read(file: Path) -> tuple[dict[str, Any], dict[PathKey, int]]:
             problem = getattr(error, "problem", None) or str(error)
             raise ScenarioError(f"{file}{where}: not valid YAML: {problem}") from None
     if not isinstance(data, dict):
+        line = lines.get(())
+        where = f"{file}:{line}" if line is not None else str(file)
+        found = "nothing (the file is empty)" if data is None else _show(data)
         raise ScenarioError(
-            f"{file}: expected a mapping of scenario keys at the top level, "
-            f"found {type(data).__name__}"
+            f"{where}: expected a mapping of scenario keys (name: ..., horizon: ...) "
+            f"at the top level, found {found}"
         )
     return data, lines
 
@@ -234,7 +241,10 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> list[str]:
 def _apply_override(raw: dict[str, Any], override: str) -> str | None:
     key_path, sep, text = override.partition("=")
     if not sep or not key_path.strip():
-        return f"--set {override!r}: expected key.path=value, e.g. functions.api.memory_mb=1024"
+        return (
+            f"--set {override!r}: expected key.path=value, "
+            "e.g. functions.api.memory_mb=1024"
+        )
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
@@ -249,10 +259,7 @@ def _apply_override(raw: dict[str, Any], override: str) -> str | None:
     last = parts[-1]
     if isinstance(node, list):
         if not last.isdigit() or int(last) >= len(node):
-            return (
-                f"--set {key_path}: {last!r} is not an index of the list at "
-                f"{'.'.join(parts[:-1])} (0..{len(node) - 1})"
-            )
+            return f"--set {key_path}: {_not_an_index(last, parts[:-1], node)}"
         node[int(last)] = value
     elif isinstance(node, dict):
         node[last] = value
@@ -261,12 +268,17 @@ def _apply_override(raw: dict[str, Any], override: str) -> str | None:
     return None
 
 
+def _not_an_index(part: str, parent: Sequence[str], node: list[Any]) -> str:
+    indices = f"0..{len(node) - 1}" if node else "the list is empty"
+    return f"{part!r} is not an index of the list at {'.'.join(parent)} ({indices})"
+
+
 def _step_into(node: Any, part: str, where: str) -> Any:
     """Return the child `part` of `node`, creating mappings; a str is a problem."""
     if isinstance(node, list):
         if part.isdigit() and int(part) < len(node):
             return node[int(part)]
-        return f"{part!r} is not an index of the list at {where} (0..{len(node) - 1})"
+        return _not_an_index(part, where.split(".")[:-1], node)
     if isinstance(node, dict):
         child = node.get(part)
         if child is None:
@@ -302,7 +314,9 @@ def _describe(
     if kind.startswith("int_") and key and str(key[-1]).endswith("_mb"):
         message += " (a whole number of MB without a unit, e.g. 1024)"
     shown = _show(found)
-    return _locate(source, lines, key, f"{_dotted(key)} is {shown}; {_expected(message)}")
+    return _locate(
+        source, lines, key, f"{_dotted(key)} is {shown}; {_expected(message)}"
+    )
 
 
 def _expected(message: str) -> str:
@@ -324,27 +338,33 @@ def _clean_loc(loc: Sequence[str | int], raw: Mapping[str, Any]) -> PathKey:
     key: list[str | int] = []
     node: Any = raw
     for part in loc:
-        if isinstance(node, dict) and part in node:
+        if _has_child(node, part):
             key.append(part)
             node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            key.append(part)
-            node = node[part]
-        elif isinstance(part, str) and (
-            part in schema.SOURCE_TYPES
-            or part in KINDS
-            or part in ("distribution", "preset")
-            or part.endswith("Spec")
-            or part.startswith("function-")
-            or "[" in part
-        ):
-            continue
-        elif node is None or not isinstance(node, dict | list):
+        elif _is_internal_step(part) or not isinstance(node, dict | list):
             continue
         else:
             key.append(part)
             node = None
     return tuple(key)
+
+
+def _has_child(node: Any, part: str | int) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and part < len(node)
+
+
+def _is_internal_step(part: str | int) -> bool:
+    """Tell whether a pydantic location step names a union member, not a key."""
+    return isinstance(part, str) and (
+        part in schema.SOURCE_TYPES
+        or part in KINDS
+        or part in ("distribution", "preset")
+        or part.endswith("Spec")
+        or part.startswith("function-")
+        or "[" in part
+    )
 
 
 def _dotted(key: PathKey) -> str:
@@ -394,12 +414,18 @@ def _range_message(key: PathKey, raw: Mapping[str, Any]) -> str | None:
         for name in ("ge", "gt", "le", "lt")
         if hasattr(item, name)
     }
-    number = "an integer" if int in (field.annotation, *typing.get_args(
-        field.annotation)) else "a number"  # fmt: skip
+    number = (
+        "an integer"
+        if int in (field.annotation, *typing.get_args(field.annotation))
+        else "a number"
+    )
     if "ge" in bounds and "le" in bounds:
         return f"expected {number} from {bounds['ge']:g} to {bounds['le']:g}"
-    limits = [f"{sign} {bounds[name]:g}" for name, sign in (
-        ("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")) if name in bounds]  # fmt: skip
+    limits = [
+        f"{sign} {bounds[name]:g}"
+        for name, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+        if name in bounds
+    ]
     return f"expected {number} {' and '.join(limits)}" if limits else None
 
 
@@ -492,28 +518,36 @@ def _missing_files(workload: Any) -> list[tuple[PathKey, str]]:
         target = Path(path)
         kind = source.get("type")
         if kind == "azure2019":
-            wanted = [target / n for n in ("invocations.csv", "durations.csv", "memory.csv")]
+            wanted = [
+                target / n for n in ("invocations.csv", "durations.csv", "memory.csv")
+            ]
             missing = [p for p in wanted if not p.is_file()]
             if not target.is_dir():
                 problems.append(
-                    ((("workload", index, "path")),
-                     f"workload[{index}].path is {path!r}: no such folder; expected "
-                     "the Azure 2019 folder with invocations.csv, durations.csv and "
-                     "memory.csv (override with --set workload."
-                     f"{index}.path=FOLDER)"),
-                )  # fmt: skip
+                    (
+                        (("workload", index, "path")),
+                        f"workload[{index}].path is {path!r}: no such folder; expected "
+                        "the Azure 2019 folder with invocations.csv, durations.csv and "
+                        "memory.csv (override with --set workload."
+                        f"{index}.path=FOLDER)",
+                    ),
+                )
             elif missing:
                 names = ", ".join(p.name for p in missing)
                 problems.append(
-                    (("workload", index, "path"),
-                     f"workload[{index}].path {path!r} lacks {names}"),
-                )  # fmt: skip
+                    (
+                        ("workload", index, "path"),
+                        f"workload[{index}].path {path!r} lacks {names}",
+                    ),
+                )
         elif not target.is_file():
             problems.append(
-                (("workload", index, "path"),
-                 f"workload[{index}].path is {path!r}: no such file (override with "
-                 f"--set workload.{index}.path=FILE)"),
-            )  # fmt: skip
+                (
+                    ("workload", index, "path"),
+                    f"workload[{index}].path is {path!r}: no such file (override with "
+                    f"--set workload.{index}.path=FILE)",
+                ),
+            )
     return problems
 
 

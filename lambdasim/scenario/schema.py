@@ -178,9 +178,9 @@ class FunctionSpec(_Strict):
     package_type: PackageType = PackageType.ZIP
     architecture: Architecture = Architecture.X86_64
     memory_mb: int = Field(default=128, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
-    timeout_s: Annotated[float, Field(ge=1.0, le=900.0), BeforeValidator(
-        parse_duration_s
-    )] = 3.0
+    timeout_s: Annotated[
+        float, Field(ge=1.0, le=900.0), BeforeValidator(parse_duration_s)
+    ] = 3.0
     ephemeral_storage_mb: int = Field(default=512, ge=512, le=10240)
     reserved_concurrency: int | None = Field(default=None, ge=0)
     duration: DurationSpec
@@ -232,9 +232,9 @@ class FunctionDefaults(_Strict):
     package_type: PackageType = PackageType.ZIP
     architecture: Architecture = Architecture.X86_64
     memory_mb: int | None = Field(default=None, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
-    timeout_s: Annotated[float, Field(ge=1.0, le=900.0), BeforeValidator(
-        parse_duration_s
-    )] = 900.0
+    timeout_s: Annotated[
+        float, Field(ge=1.0, le=900.0), BeforeValidator(parse_duration_s)
+    ] = 900.0
     ephemeral_storage_mb: int = Field(default=512, ge=512, le=10240)
     duration: DurationSpec | None = None
     init: InitSpec | None = None
@@ -267,7 +267,7 @@ class PoissonSpec(_TargetedSource):
 
 
 class PiecewiseSpec(_TargetedSource):
-    """Poisson arrivals whose rate follows steps or ramps through (time, rate) points."""
+    """Poisson arrivals whose rate steps or ramps through (time, rate) points."""
 
     type: Literal["piecewise"]
     shape: Literal["step", "linear"] = "step"
@@ -275,9 +275,7 @@ class PiecewiseSpec(_TargetedSource):
 
     @field_validator("points")
     @classmethod
-    def _sorted(
-        cls, points: list[tuple[float, float]]
-    ) -> list[tuple[float, float]]:
+    def _sorted(cls, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
         times = [t for t, _ in points]
         if times != sorted(times):
             raise ValueError("points must be in increasing time order")
@@ -344,7 +342,15 @@ SourceSpec = Annotated[
     Field(discriminator="type"),
 ]
 
-SOURCE_TYPES = ("poisson", "piecewise", "sine", "burst", "replay", "azure2019", "azure2021")
+SOURCE_TYPES = (
+    "poisson",
+    "piecewise",
+    "sine",
+    "burst",
+    "replay",
+    "azure2019",
+    "azure2021",
+)
 
 
 class Scenario(_Strict):
@@ -363,8 +369,20 @@ class Scenario(_Strict):
     def _cross_checks(self) -> Scenario:
         problems = cross_check_problems(self.model_dump(mode="python"))
         if problems:
-            raise ValueError("; ".join(message for _, message in problems))
+            raise CrossCheckError("; ".join(message for _, message in problems))
         return self
+
+
+class CrossCheckError(ValueError):
+    """Fields that are valid one by one do not fit together.
+
+    The loader reports these from `cross_check_problems` (one line each, at the key
+    concerned), so it skips the combined copy pydantic raises for the whole scenario.
+    """
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _int_or(value: Any, default: int) -> int:
@@ -379,29 +397,40 @@ def cross_check_problems(raw: Any) -> list[tuple[tuple[str | int, ...], str]]:
     """
     if not isinstance(raw, dict):
         return []
-    functions = raw.get("functions") if isinstance(raw.get("functions"), dict) else {}
-    account = raw.get("account") if isinstance(raw.get("account"), dict) else {}
-    problems = []
+    functions: dict[str, Any] = _mapping(raw.get("functions"))
+    account: dict[str, Any] = _mapping(raw.get("account"))
+    problems: list[tuple[tuple[str | int, ...], str]] = []
     reserved = {
         name: spec["reserved_concurrency"]
         for name, spec in functions.items()
-        if isinstance(spec, dict)
-        and _int_or(spec.get("reserved_concurrency"), -1) >= 0
+        if isinstance(spec, dict) and _int_or(spec.get("reserved_concurrency"), -1) >= 0
     }
     limit = _int_or(account.get("concurrency_limit"), 1000)
     minimum = _int_or(account.get("unreserved_minimum"), 100)
     total = sum(reserved.values())
-    if total > limit - minimum:
+    if minimum > limit:
+        problems.append(
+            (
+                ("account", "unreserved_minimum"),
+                f"account.unreserved_minimum is {minimum}; expected at most "
+                f"account.concurrency_limit ({limit})",
+            )
+        )
+    elif total > limit - minimum:
         listed = ", ".join(f"{name}={value}" for name, value in reserved.items())
-        problems.append((
-            ("functions",),
-            f"functions: reserved_concurrency adds up to {total} ({listed}); at most "
-            f"{limit - minimum} may be reserved (account.concurrency_limit {limit} "
-            f"minus account.unreserved_minimum {minimum})",
-        ))  # fmt: skip
+        # Placed at the largest reservation: the likeliest one to lower.
+        largest = max(reserved, key=reserved.__getitem__)
+        problems.append(
+            (
+                ("functions", largest, "reserved_concurrency"),
+                f"functions: reserved_concurrency adds up to {total} ({listed}); "
+                f"at most {limit - minimum} may be reserved (account.concurrency_limit "
+                f"{limit} minus account.unreserved_minimum {minimum})",
+            )
+        )
     for name, spec in functions.items():
         problems += _init_problems(("functions", name), spec, default_runtime=None)
-    workload = raw.get("workload") if isinstance(raw.get("workload"), list) else []
+    workload = raw["workload"] if isinstance(raw.get("workload"), list) else []
     for index, source in enumerate(workload):
         if isinstance(source, dict) and "function_defaults" in source:
             problems += _init_problems(
@@ -413,11 +442,13 @@ def cross_check_problems(raw: Any) -> list[tuple[tuple[str | int, ...], str]]:
     for index, source in enumerate(workload):
         target = source.get("function") if isinstance(source, dict) else None
         if isinstance(target, str) and target not in functions:
-            problems.append((
-                ("workload", index, "function"),
-                f"workload[{index}].function is {target!r}; expected one of the "
-                f"functions defined under 'functions': {known}",
-            ))  # fmt: skip
+            problems.append(
+                (
+                    ("workload", index, "function"),
+                    f"workload[{index}].function is {target!r}; expected one of the "
+                    f"functions defined under 'functions': {known}",
+                )
+            )
     return problems
 
 
@@ -462,7 +493,9 @@ def _init_message(
 ) -> str:
     where = ""
     for part in (*key, field):
-        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else part)
+        where += (
+            f"[{part}]" if isinstance(part, int) else (f".{part}" if where else part)
+        )
     return f"{where}: " + "; ".join(found) + hint
 
 

@@ -1,0 +1,647 @@
+"""Bad-input tests for scenario loading: schema, line numbers, overrides, hashing."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lambdasim.errors import ScenarioError
+from lambdasim.scenario import (
+    Scenario,
+    load_scenario,
+    scenario_sha256,
+    validate_scenario,
+)
+from tests.conftest import REPO_ROOT, SHARED_DATA
+
+BASE_YAML = """\
+name: tiny
+seed: 7
+horizon: 10m
+billing_date: 2026-12-01
+functions:
+  api:
+    runtime: python3.12
+    memory_mb: 512
+    timeout_s: 10
+    duration: {kind: lognormal, median: 60ms, p99: 450ms}
+workload:
+  - type: poisson
+    function: api
+    rate_per_s: 0.5
+"""
+
+BASE_TOML = """\
+name = "tiny"
+seed = 7
+horizon = "10m"
+billing_date = 2026-12-01
+
+[functions.api]
+runtime = "python3.12"
+memory_mb = 512
+timeout_s = 10
+duration = { kind = "lognormal", median = "60ms", p99 = "450ms" }
+
+[[workload]]
+type = "poisson"
+function = "api"
+rate_per_s = 0.5
+"""
+
+AZURE_2019 = SHARED_DATA / "azure-functions-2019-sample-500fn"
+
+
+def write(folder: Path, text: str, name: str = "s.yaml") -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def line_of(text: str, fragment: str) -> int:
+    """Return the 1-based number of the first line of `text` containing `fragment`."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if fragment in line:
+            return number
+    raise AssertionError(f"{fragment!r} not in the text")
+
+
+def edited(old: str, new: str, text: str = BASE_YAML) -> str:
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+# -- valid files --------------------------------------------------------------------
+
+
+def test_load_minimal_yaml_gives_scenario(tmp_path: Path) -> None:
+    scenario = load_scenario(write(tmp_path, BASE_YAML))
+
+    assert isinstance(scenario, Scenario)
+    assert scenario.name == "tiny"
+    assert scenario.seed == 7
+    assert scenario.horizon == 600.0
+    assert scenario.functions["api"].memory_mb == 512
+    assert scenario.functions["api"].timeout_s == 10.0
+    assert scenario.workload[0].rate_per_s == 0.5
+
+
+def test_load_same_scenario_in_toml_gives_equal_model(tmp_path: Path) -> None:
+    from_yaml = load_scenario(write(tmp_path, BASE_YAML, "s.yaml"))
+    from_toml = load_scenario(write(tmp_path, BASE_TOML, "s.toml"))
+
+    assert from_toml == from_yaml
+
+
+@pytest.mark.parametrize(
+    ("written", "seconds"),
+    [("2h", 7200.0), ("90m", 5400.0), ("3600s", 3600.0), ("3600", 3600.0)],
+)
+def test_load_horizon_forms_give_seconds(
+    tmp_path: Path, written: str, seconds: float
+) -> None:
+    text = edited("horizon: 10m", f"horizon: {written}")
+
+    assert load_scenario(write(tmp_path, text)).horizon == seconds
+
+
+def test_validate_scenario_dict_gives_scenario() -> None:
+    scenario = validate_scenario(yaml.safe_load(BASE_YAML))
+
+    assert scenario.name == "tiny"
+    assert scenario.functions["api"].runtime == "python3.12"
+
+
+def test_validate_scenario_bad_dict_names_key_path() -> None:
+    raw = yaml.safe_load(BASE_YAML)
+    raw["functions"]["api"]["memory_mb"] = 64
+
+    with pytest.raises(
+        ScenarioError,
+        match=r"^<scenario>: functions\.api\.memory_mb is 64; expected an integer "
+        r"from 128 to 10240$",
+    ):
+        validate_scenario(raw)
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((REPO_ROOT / "scenarios").glob("*.yaml")),
+    ids=lambda path: path.name,
+)
+def test_load_shipped_scenario_validates(path: Path) -> None:
+    if "azure" in path.name and not AZURE_2019.is_dir():
+        pytest.skip(f"needs the Azure 2019 sample at {AZURE_2019}")
+
+    scenario = load_scenario(path)
+
+    assert scenario.name == path.stem
+
+
+# -- one mistake at a time: message and line ----------------------------------------
+
+MISTAKES = {
+    "memory_too_small": (
+        ("memory_mb: 512", "memory_mb: 64"),
+        "memory_mb: 64",
+        r"functions\.api\.memory_mb is 64; expected an integer from 128 to 10240",
+    ),
+    "memory_too_large": (
+        ("memory_mb: 512", "memory_mb: 20000"),
+        "memory_mb: 20000",
+        r"functions\.api\.memory_mb is 20000; expected an integer from 128 to 10240",
+    ),
+    "memory_with_unit": (
+        ("memory_mb: 512", "memory_mb: 1GB"),
+        "memory_mb: 1GB",
+        r"functions\.api\.memory_mb is '1GB'; expected a valid integer.*"
+        r"whole number of MB without a unit",
+    ),
+    "timeout_too_long": (
+        ("timeout_s: 10", "timeout_s: 1000"),
+        "timeout_s: 1000",
+        r"functions\.api\.timeout_s is 1000\.0; expected a number from 1 to 900",
+    ),
+    "timeout_too_short": (
+        ("timeout_s: 10", "timeout_s: 500ms"),
+        "timeout_s: 500ms",
+        r"functions\.api\.timeout_s is 0\.5; expected a number from 1 to 900",
+    ),
+    "timeout_unknown_unit": (
+        ("timeout_s: 10", "timeout_s: 5 fortnights"),
+        "timeout_s: 5 fortnights",
+        r"functions\.api\.timeout_s is '5 fortnights'; .*unknown unit 'fortnights'; "
+        r"expected a number of seconds or a number with a unit: ms, s, m, h or d",
+    ),
+    "ephemeral_storage_too_small": (
+        ("timeout_s: 10", "timeout_s: 10\n    ephemeral_storage_mb: 256"),
+        "ephemeral_storage_mb: 256",
+        r"functions\.api\.ephemeral_storage_mb is 256; "
+        r"expected an integer from 512 to 10240",
+    ),
+    "horizon_unknown_unit": (
+        ("horizon: 10m", "horizon: 2 weeks"),
+        "horizon: 2 weeks",
+        r"horizon is '2 weeks'; '2 weeks' has unknown unit 'weeks'",
+    ),
+    "horizon_zero": (
+        ("horizon: 10m", "horizon: 0"),
+        "horizon: 0",
+        r"horizon is 0; expected a positive time",
+    ),
+    "reserved_leaves_too_little": (
+        ("timeout_s: 10", "timeout_s: 10\n    reserved_concurrency: 950"),
+        "reserved_concurrency: 950",
+        r"functions: reserved_concurrency adds up to 950 \(api=950\); at most 900 "
+        r"may be reserved \(account\.concurrency_limit 1000 minus "
+        r"account\.unreserved_minimum 100\)",
+    ),
+    "unknown_runtime": (
+        ("runtime: python3.12", "runtime: cobol9"),
+        "runtime: cobol9",
+        r"functions\.api\.runtime: unknown runtime 'cobol9'; expected one of: "
+        r".*python3\.12",
+    ),
+    "unknown_init_preset": (
+        ("timeout_s: 10", "timeout_s: 10\n    init: fortran77"),
+        "init: fortran77",
+        r"functions\.api\.init: unknown runtime 'fortran77'",
+    ),
+    "source_targets_undefined_function": (
+        ("function: api", "function: checkout"),
+        "function: checkout",
+        r"workload\[0\]\.function is 'checkout'; expected one of the functions "
+        r"defined under 'functions': api",
+    ),
+    "unknown_source_type": (
+        ("type: poisson", "type: poison"),
+        "type: poison",
+        r"workload\[0\] is .*; expected 'type' to be one of: poisson, piecewise, "
+        r"sine, burst, replay, azure2019, azure2021",
+    ),
+    "unknown_distribution_kind": (
+        ("kind: lognormal", "kind: lognormol"),
+        "kind: lognormol",
+        r"functions\.api\.duration is .*; unknown distribution kind 'lognormol'; "
+        r"expected one of: constant, exponential, lognormal",
+    ),
+    "negative_rate": (
+        ("rate_per_s: 0.5", "rate_per_s: -1"),
+        "rate_per_s: -1",
+        r"workload\[0\]\.rate_per_s is -1; expected a number >= 0",
+    ),
+    "missing_required_key": (
+        ("    rate_per_s: 0.5\n", ""),
+        "- type: poisson",
+        r"workload\[0\]\.rate_per_s is missing \(required\)",
+    ),
+    "unknown_key": (
+        ("timeout_s: 10", "timeout_s: 10\n    keepalive_s: 10m"),
+        "keepalive_s: 10m",
+        r"unknown key 'keepalive_s' in functions\.api \(did you mean 'keep_alive'\?\); "
+        r"allowed: architecture, dispatch, duration, ",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", MISTAKES.values(), ids=MISTAKES.keys())
+def test_load_single_mistake_reports_line_and_message(
+    tmp_path: Path, mistake: tuple[tuple[str, str], str, str]
+) -> None:
+    (old, new), located_at, pattern = mistake
+    text = edited(old, new)
+    line = line_of(text, located_at)
+
+    with pytest.raises(ScenarioError, match=rf"/s\.yaml:{line}: {pattern}") as caught:
+        load_scenario(write(tmp_path, text), ())
+
+    assert len(caught.value.problems) == 1
+
+
+def test_load_missing_trace_file_reports_path_and_override(tmp_path: Path) -> None:
+    text = edited(
+        "  - type: poisson\n    function: api\n    rate_per_s: 0.5\n",
+        "  - type: replay\n    function: api\n    path: traces/missing.csv\n",
+    )
+    missing = re.escape(str(tmp_path / "traces" / "missing.csv"))
+
+    with pytest.raises(
+        ScenarioError,
+        match=rf"/s\.yaml:{line_of(text, 'path:')}: workload\[0\]\.path is "
+        rf"'{missing}': no such file \(override with --set workload\.0\.path=FILE\)$",
+    ):
+        load_scenario(write(tmp_path, text))
+
+
+def test_load_missing_azure_folder_reports_expected_files(tmp_path: Path) -> None:
+    text = edited(
+        "  - type: poisson\n    function: api\n    rate_per_s: 0.5\n",
+        "  - type: azure2019\n    path: no-such-folder\n",
+    )
+
+    with pytest.raises(
+        ScenarioError,
+        match=rf"/s\.yaml:{line_of(text, 'path:')}: workload\[0\]\.path is .*"
+        r"no-such-folder': no such folder; expected the Azure 2019 folder with "
+        r"invocations\.csv, durations\.csv and memory\.csv",
+    ):
+        load_scenario(write(tmp_path, text))
+
+
+def test_load_unknown_key_in_nested_table_suggests_close_key(tmp_path: Path) -> None:
+    text = BASE_YAML + "account:\n  concurrency_limt: 50\n"
+
+    with pytest.raises(
+        ScenarioError,
+        match=rf"/s\.yaml:{line_of(text, 'concurrency_limt')}: unknown key "
+        r"'concurrency_limt' in account \(did you mean 'concurrency_limit'\?\)",
+    ):
+        load_scenario(write(tmp_path, text))
+
+
+def test_load_unknown_top_level_key_suggests_close_key(tmp_path: Path) -> None:
+    text = BASE_YAML + "horizn: 1h\n"
+
+    with pytest.raises(
+        ScenarioError,
+        match=rf"/s\.yaml:{line_of(text, 'horizn')}: unknown key 'horizn' in "
+        r"\(top level\) \(did you mean 'horizon'\?\); allowed: account, "
+        r"billing_date, functions, horizon, name, seed, timeseries_step, workload$",
+    ):
+        load_scenario(write(tmp_path, text))
+
+
+def test_load_unreserved_minimum_above_limit_reports_account(tmp_path: Path) -> None:
+    text = BASE_YAML + "account:\n  concurrency_limit: 50\n  unreserved_minimum: 100\n"
+
+    with pytest.raises(
+        ScenarioError,
+        match=rf"/s\.yaml:{line_of(text, 'unreserved_minimum')}: "
+        r"account\.unreserved_minimum is 100; expected at most "
+        r"account\.concurrency_limit \(50\)$",
+    ):
+        load_scenario(write(tmp_path, text))
+
+
+def test_load_toml_mistake_reports_line(tmp_path: Path) -> None:
+    text = edited("memory_mb = 512", "memory_mb = 64", BASE_TOML)
+    text += '\n[[workload]]\ntype = "burst"\nfunction = "api"\nat = "1m"\ncount = 0\n'
+
+    path = write(tmp_path, text, "s.toml")
+
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+
+    assert caught.value.problems == [
+        f"{path}:{line_of(text, 'memory_mb')}: functions.api.memory_mb is 64; "
+        "expected an integer from 128 to 10240",
+        f"{path}:{line_of(text, 'count = 0')}: workload[1].count is 0; "
+        "expected an integer >= 1",
+    ]
+
+
+# -- many mistakes at once ----------------------------------------------------------
+
+MANY_MISTAKES = """\
+name: tiny
+horizon: 2 weeks
+functions:
+  api:
+    runtime: cobol9
+    memory_mb: 64
+    timeout_s: 1000
+    ephemeral_storage_mb: 100
+    keepalive_s: 10m
+    reserved_concurrency: 950
+    duration: {kind: gaussian, mean: 1s}
+workload:
+  - type: poisson
+    function: nope
+    rate_per_s: 1
+  - type: poison
+    function: api
+  - type: replay
+    function: api
+    path: missing.csv
+"""
+
+
+def test_load_many_mistakes_reports_all_in_one_error(tmp_path: Path) -> None:
+    text = MANY_MISTAKES
+    expected = {
+        "horizon: 2 weeks": "horizon is '2 weeks'",
+        "runtime: cobol9": "functions.api.runtime: unknown runtime 'cobol9'",
+        "memory_mb: 64": "functions.api.memory_mb is 64",
+        "timeout_s: 1000": "functions.api.timeout_s is 1000.0",
+        "ephemeral_storage_mb: 100": "functions.api.ephemeral_storage_mb is 100",
+        "keepalive_s": "unknown key 'keepalive_s'",
+        "reserved_concurrency: 950": "functions: reserved_concurrency adds up to 950",
+        "kind: gaussian": "unknown distribution kind 'gaussian'",
+        "function: nope": "workload[0].function is 'nope'",
+        "type: poison": "expected 'type' to be one of",
+        "path: missing.csv": "workload[2].path is",
+    }
+
+    path = write(tmp_path, text)
+
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+
+    problems = caught.value.problems
+    assert len(problems) == len(expected)
+    rendered = str(caught.value).splitlines()
+    assert rendered[0] == f"{len(expected)} problems in the scenario:"
+    assert len(rendered) == len(expected) + 1
+    for fragment, message in expected.items():
+        prefix = f"{path}:{line_of(text, fragment)}: "
+        assert any(p.startswith(prefix) and message in p for p in problems), (
+            f"no problem {prefix}...{message} in {problems}"
+        )
+
+
+# -- reading the file ---------------------------------------------------------------
+
+
+def test_load_invalid_yaml_syntax_reports_line(tmp_path: Path) -> None:
+    text = "name: tiny\nhorizon: 10m\nfunctions:\n  api: {runtime: python3.12\n"
+
+    with pytest.raises(ScenarioError, match=r"/s\.yaml:\d+: not valid YAML: "):
+        load_scenario(write(tmp_path, text))
+
+
+def test_load_yaml_bad_indentation_reports_its_line(tmp_path: Path) -> None:
+    text = "name: tiny\nhorizon: 10m\n  seed: 3\n"
+
+    with pytest.raises(
+        ScenarioError,
+        match=rf"/s\.yaml:{line_of(text, 'seed')}: not valid YAML: "
+        r"mapping values are not allowed here",
+    ):
+        load_scenario(write(tmp_path, text))
+
+
+def test_load_invalid_toml_syntax_reports_line(tmp_path: Path) -> None:
+    text = 'name = "tiny"\nhorizon = \n'
+
+    with pytest.raises(
+        ScenarioError, match=r"/s\.toml:2: not valid TOML: Invalid value"
+    ):
+        load_scenario(write(tmp_path, text, "s.toml"))
+
+
+def test_load_list_at_top_level_reports_mapping_expected(tmp_path: Path) -> None:
+    text = "# a list, not a mapping\n- name: tiny\n- horizon: 1h\n"
+
+    with pytest.raises(
+        ScenarioError,
+        match=r"/s\.yaml:2: expected a mapping of scenario keys .* at the top level, "
+        r"found \[",
+    ):
+        load_scenario(write(tmp_path, text))
+
+
+def test_load_empty_file_reports_mapping_expected(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"found nothing \(the file is empty\)$"):
+        load_scenario(write(tmp_path, "# only a comment\n"))
+
+
+def test_load_nonexistent_file_reports_not_found(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+
+    with pytest.raises(
+        ScenarioError, match=rf"^{re.escape(str(missing))}: scenario file not found$"
+    ):
+        load_scenario(missing)
+
+
+def test_load_wrong_suffix_reports_allowed_types(tmp_path: Path) -> None:
+    path = write(tmp_path, "{}", "s.json")
+
+    with pytest.raises(
+        ScenarioError,
+        match=r"s\.json: unsupported scenario file type '\.json'; "
+        r"expected \.yaml, \.yml or \.toml$",
+    ):
+        load_scenario(path)
+
+
+# -- overrides ----------------------------------------------------------------------
+
+
+def test_override_nested_value_replaces_it(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE_YAML)
+
+    scenario = load_scenario(path, ["functions.api.memory_mb=1024", "horizon=2h"])
+
+    assert scenario.functions["api"].memory_mb == 1024
+    assert scenario.horizon == 7200.0
+
+
+def test_override_missing_mapping_creates_it(tmp_path: Path) -> None:
+    scenario = load_scenario(write(tmp_path, BASE_YAML), ["account.scaling.burst=10"])
+
+    assert scenario.account.scaling.burst == 10
+
+
+def test_override_list_index_replaces_item_value(tmp_path: Path) -> None:
+    scenario = load_scenario(write(tmp_path, BASE_YAML), ["workload.0.rate_per_s=5"])
+
+    assert scenario.workload[0].rate_per_s == 5.0
+
+
+def test_override_null_clears_value(tmp_path: Path) -> None:
+    text = edited("timeout_s: 10", "timeout_s: 10\n    reserved_concurrency: 5")
+    path = write(tmp_path, text)
+    assert load_scenario(path).functions["api"].reserved_concurrency == 5
+
+    scenario = load_scenario(path, ["functions.api.reserved_concurrency=null"])
+
+    assert scenario.functions["api"].reserved_concurrency is None
+
+
+def test_override_bad_value_reports_error(tmp_path: Path) -> None:
+    with pytest.raises(
+        ScenarioError,
+        match=r"functions\.api\.memory_mb is 64; expected an integer from 128",
+    ):
+        load_scenario(write(tmp_path, BASE_YAML), ["functions.api.memory_mb=64"])
+
+
+def test_override_unknown_key_reports_suggestion(tmp_path: Path) -> None:
+    with pytest.raises(
+        ScenarioError,
+        match=r"unknown key 'memory' in functions\.api \(did you mean 'memory_mb'\?\)",
+    ):
+        load_scenario(write(tmp_path, BASE_YAML), ["functions.api.memory=1024"])
+
+
+def test_override_without_equals_reports_syntax(tmp_path: Path) -> None:
+    with pytest.raises(
+        ScenarioError,
+        match=r"^--set 'functions\.api\.memory_mb': expected key\.path=value, "
+        r"e\.g\. functions\.api\.memory_mb=1024$",
+    ):
+        load_scenario(write(tmp_path, BASE_YAML), ["functions.api.memory_mb"])
+
+
+def test_override_index_out_of_range_reports_valid_range(tmp_path: Path) -> None:
+    with pytest.raises(
+        ScenarioError,
+        match=r"^--set workload\.3\.rate_per_s: '3' is not an index of the list at "
+        r"workload \(0\.\.0\)$",
+    ):
+        load_scenario(write(tmp_path, BASE_YAML), ["workload.3.rate_per_s=5"])
+
+
+def test_override_into_scalar_reports_not_mapping(tmp_path: Path) -> None:
+    with pytest.raises(
+        ScenarioError, match=r"^--set name\.first: name holds a value, not a mapping$"
+    ):
+        load_scenario(write(tmp_path, BASE_YAML), ["name.first=x"])
+
+
+def test_override_several_bad_reports_all(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"^2 problems in the scenario:") as caught:
+        load_scenario(write(tmp_path, BASE_YAML), ["seed", "workload.9.function=x"])
+
+    assert len(caught.value.problems) == 2
+
+
+# -- relative paths -----------------------------------------------------------------
+
+REPLAY_YAML = edited(
+    "  - type: poisson\n    function: api\n    rate_per_s: 0.5\n",
+    "  - type: replay\n    function: api\n    path: traces/calls.csv\n",
+)
+
+
+def test_load_relative_trace_path_resolves_against_scenario_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "scenario"
+    write(folder, "timestamp\n0.5\n1.0\n", "traces/calls.csv")
+    path = write(folder, REPLAY_YAML)
+    monkeypatch.chdir(tmp_path)
+
+    scenario = load_scenario(path)
+
+    assert Path(scenario.workload[0].path) == folder / "traces" / "calls.csv"
+
+
+def test_override_relative_path_resolves_against_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "scenario"
+    write(folder, "timestamp\n0.5\n", "traces/calls.csv")
+    here = tmp_path / "here"
+    write(here, "timestamp\n2.0\n", "other.csv")
+    path = write(folder, REPLAY_YAML)
+    monkeypatch.chdir(here)
+
+    scenario = load_scenario(path, ["workload.0.path=other.csv"])
+
+    assert Path(scenario.workload[0].path) == here / "other.csv"
+
+
+def test_override_relative_path_missing_in_current_folder_reports_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "scenario"
+    write(folder, "timestamp\n0.5\n", "traces/calls.csv")
+    here = tmp_path / "here"
+    here.mkdir()
+    path = write(folder, REPLAY_YAML)
+    monkeypatch.chdir(here)
+
+    # The file exists beside the scenario, but override paths are read from here.
+    with pytest.raises(
+        ScenarioError,
+        match=rf"workload\[0\]\.path is '{re.escape(str(here))}/traces/calls\.csv': "
+        r"no such file",
+    ):
+        load_scenario(path, ["workload.0.path=traces/calls.csv"])
+
+
+# -- hashing ------------------------------------------------------------------------
+
+
+def test_scenario_sha256_same_content_written_differently_is_equal(
+    tmp_path: Path,
+) -> None:
+    reordered = """\
+workload:
+  - rate_per_s: 0.5
+    function: api
+    type: poisson
+functions:
+  api:
+    duration: {p99: 450ms, median: 60ms, kind: lognormal}
+    timeout_s: 10s
+    memory_mb: 512
+    runtime: python3.12
+billing_date: 2026-12-01
+horizon: 600
+seed: 7
+name: tiny
+"""
+    hashes = {
+        scenario_sha256(load_scenario(write(tmp_path, BASE_YAML, "a.yaml"))),
+        scenario_sha256(load_scenario(write(tmp_path, BASE_TOML, "b.toml"))),
+        scenario_sha256(load_scenario(write(tmp_path, reordered, "c.yml"))),
+    }
+
+    assert len(hashes) == 1
+    assert re.fullmatch(r"[0-9a-f]{64}", hashes.pop())
+
+
+def test_scenario_sha256_changed_value_differs(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE_YAML)
+
+    original = scenario_sha256(load_scenario(path))
+    changed = scenario_sha256(load_scenario(path, ["workload.0.rate_per_s=0.6"]))
+
+    assert changed != original
