@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from lambdasim import __version__
-from lambdasim.errors import SimulatorError
+from lambdasim.errors import OutputError, SimulatorError
 from lambdasim.report.table import format_summary
 from lambdasim.runner import simulate
 from lambdasim.scenario import load_scenario
@@ -28,8 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.verbose, args.quiet, args.log_file)
     try:
+        _setup_logging(args.verbose, args.quiet, args.log_file)
         status: int = args.handler(args)
     except SimulatorError as error:
         message = str(error)
@@ -116,7 +117,12 @@ def _setup_logging(verbose: int, quiet: bool, log_file: Path | None) -> None:
         handler.close()
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        try:
+            handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        except OSError as error:
+            raise OutputError(
+                f"cannot open the log file {log_file}: {error.strerror or error}"
+            ) from None
     formatter = logging.Formatter("%(levelname)s %(name)s: %(message)s")
     for handler in handlers:
         handler.setFormatter(formatter)
@@ -128,10 +134,11 @@ def _setup_logging(verbose: int, quiet: bool, log_file: Path | None) -> None:
 def _run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario, args.overrides)
     logger.info("scenario %s loaded from %s", scenario.name, args.scenario)
+    output = args.output or Path("results") / scenario.name
+    _check_writable(output)
     started = time.perf_counter()
     result = simulate(scenario, seed=args.seed)
     elapsed_s = time.perf_counter() - started
-    output = args.output or Path("results") / scenario.name
     written = result.write(output)
     if not args.quiet:
         count = result.records.invocation_count
@@ -141,6 +148,18 @@ def _run(args: argparse.Namespace) -> int:
             f"results in {output}/ ({', '.join(p.name for p in written)})"
         )
     return 0
+
+
+def _check_writable(directory: Path) -> None:
+    """Fail before a long run, not after it, if results cannot be written."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(
+            f"cannot create the results folder {directory}: {error.strerror or error}"
+        ) from None
+    if not os.access(directory, os.W_OK):
+        raise OutputError(f"cannot write to the results folder {directory}")
 
 
 def _validate(args: argparse.Namespace) -> int:

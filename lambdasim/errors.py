@@ -36,3 +36,9 @@ class ScenarioError(SimulatorError, ValueError):
 
 class TraceFormatError(SimulatorError, ValueError):
     """A workload trace file cannot be read or has the wrong columns or values."""
+
+
+class OutputError(SimulatorError, OSError):
+    """Results cannot be written where the user asked (a folder that cannot be made
+    or written to).
+    """

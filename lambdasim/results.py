@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from lambdasim.errors import OutputError
 from lambdasim.workload.base import InvocationType
 
 
@@ -162,9 +163,7 @@ def billing_column(records: RunRecords, name: str) -> npt.NDArray[Any]:
     return column.astype(dtype, copy=False)
 
 
-def categorical(
-    codes: npt.NDArray[Any], labels: list[str]
-) -> pd.Categorical[str]:
+def categorical(codes: npt.NDArray[Any], labels: list[str]) -> pd.Categorical[str]:
     """Return integer codes as a categorical whose code i is `labels[i]`.
 
     >>> list(categorical(np.array([1, 0, 1]), ["a", "b"]))
@@ -175,9 +174,7 @@ def categorical(
     )
 
 
-def _labels(
-    codes: npt.NDArray[Any], kind: type[enum.IntEnum]
-) -> pd.Categorical[str]:
+def _labels(codes: npt.NDArray[Any], kind: type[enum.IntEnum]) -> pd.Categorical[str]:
     """Return enum codes as a categorical of lower-case member names."""
     members = sorted(kind, key=int)
     if [int(m) for m in members] != list(range(len(members))):
@@ -283,6 +280,7 @@ def write_outputs(
 
     Raises:
         ValueError: If the summary holds a value JSON cannot represent (NaN, inf).
+        OutputError: If the folder cannot be made or written to.
     """
     # Serialise first: a summary that cannot be written stops before any file I/O.
     summary_text = json.dumps(summary, indent=2, sort_keys=True, allow_nan=False)
@@ -293,15 +291,19 @@ def write_outputs(
         TIMESERIES_FILE: _parquet_writer(timeseries_df, provenance),
         SUMMARY_FILE: lambda path: _write_text(path, summary_text + "\n"),
     }
-    directory.mkdir(parents=True, exist_ok=True)
     staged: list[tuple[Path, Path]] = []
     try:
+        directory.mkdir(parents=True, exist_ok=True)
         for name, write in writers.items():
             temporary = directory / f".{name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
             staged.append((temporary, directory / name))
             write(temporary)
         for temporary, final in staged:
             os.replace(temporary, final)
+    except OSError as error:
+        raise OutputError(
+            f"cannot write results to {directory}: {error.strerror or error}"
+        ) from error
     finally:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)

@@ -285,3 +285,28 @@ def test_smoke_shipped_scenario_runs_short(
     assert summary_of(out)["horizon_s"] == 600.0
     for name in OUTPUT_FILES:
         assert (out / name).is_file(), name
+
+
+def test_run_output_folder_that_cannot_be_made_exits_2_before_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+
+    status = main(["run", str(write(tmp_path, TINY_YAML)), "-o", str(blocker / "out")])
+
+    assert status == 2
+    captured = capsys.readouterr()
+    assert "cannot create the results folder" in captured.err
+    assert "invocations simulated" not in captured.out
+
+
+def test_run_log_file_in_missing_folder_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_file = tmp_path / "missing" / "run.log"
+
+    status = main(["run", str(write(tmp_path, TINY_YAML)), "--log-file", str(log_file)])
+
+    assert status == 2
+    assert "cannot open the log file" in capsys.readouterr().err
