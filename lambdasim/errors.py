@@ -39,6 +39,4 @@ class TraceFormatError(SimulatorError, ValueError):
 
 
 class OutputError(SimulatorError, OSError):
-    """Results cannot be written where the user asked (a folder that cannot be made
-    or written to).
-    """
+    """Results or logs cannot be written where the user asked."""
