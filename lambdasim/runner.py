@@ -31,7 +31,6 @@ from lambdasim.errors import ScenarioError
 from lambdasim.init_presets import find_init_preset, platform_overhead, runtime_kind
 from lambdasim.model import (
     AccountConfig,
-    DispatchPolicy,
     FunctionConfig,
     ScaleUpRule,
     Simulation,
@@ -401,7 +400,7 @@ def _function_config(function: ResolvedFunction) -> FunctionConfig:
         keep_alive=spec.keep_alive.sampler(),
         max_lifetime=spec.max_lifetime.sampler() if spec.max_lifetime else None,
         reserved_concurrency=spec.reserved_concurrency,
-        dispatch=DispatchPolicy(spec.dispatch.value),
+        dispatch=spec.dispatch,
     )
 
 

@@ -23,6 +23,8 @@ from pydantic import (
 from lambdasim.distributions import DistributionField, Seconds, UniformSpec
 from lambdasim.errors import ScenarioError
 from lambdasim.init_presets import find_init_preset
+from lambdasim.model.config import DispatchPolicy
+from lambdasim.pricing import Architecture, PackageType
 from lambdasim.units import DURATION_HINT, parse_duration_s
 
 MIN_MEMORY_MB = 128
@@ -49,29 +51,6 @@ PositiveSeconds = Annotated[float, BeforeValidator(_positive_time)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Architecture(enum.StrEnum):
-    """Instruction set of the function."""
-
-    X86_64 = "x86_64"
-    ARM64 = "arm64"
-
-
-class PackageType(enum.StrEnum):
-    """How the function's code is deployed."""
-
-    ZIP = "zip"
-    IMAGE = "image"
-
-
-class Dispatch(enum.StrEnum):
-    """Which idle instance takes a warm start."""
-
-    MRU = "mru"
-    NEWEST = "newest"
-    LRU = "lru"
-    RANDOM = "random"
 
 
 class InvocationTypeName(enum.StrEnum):
@@ -171,29 +150,34 @@ class InitSpec(_Strict):
         return self
 
 
-class FunctionSpec(_Strict):
-    """One Lambda function."""
+class _FunctionSettings(_Strict):
+    """Settings shared by a declared function and the defaults of trace functions."""
 
     runtime: str
     package_type: PackageType = PackageType.ZIP
     architecture: Architecture = Architecture.X86_64
-    memory_mb: int = Field(default=128, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
     timeout_s: Annotated[
         float, Field(ge=1.0, le=900.0), BeforeValidator(parse_duration_s)
     ] = 3.0
     ephemeral_storage_mb: int = Field(default=512, ge=512, le=10240)
-    reserved_concurrency: int | None = Field(default=None, ge=0)
-    duration: DurationSpec
     init: InitSpec | None = None
     platform_overhead: DistributionField | None = None
     keep_alive: DistributionField = DEFAULT_KEEP_ALIVE
     max_lifetime: DistributionField | None = DEFAULT_MAX_LIFETIME
-    dispatch: Dispatch = Dispatch.MRU
+    dispatch: DispatchPolicy = DispatchPolicy.MRU
 
     @model_validator(mode="after")
-    def _known_init(self) -> FunctionSpec:
+    def _known_init(self) -> _FunctionSettings:
         _check_init(self.runtime, self.package_type, self.architecture, self.init)
         return self
+
+
+class FunctionSpec(_FunctionSettings):
+    """One Lambda function."""
+
+    memory_mb: int = Field(default=128, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
+    reserved_concurrency: int | None = Field(default=None, ge=0)
+    duration: DurationSpec
 
 
 def _check_init(
@@ -221,7 +205,7 @@ class InitPresetError(ValueError):
     """
 
 
-class FunctionDefaults(_Strict):
+class FunctionDefaults(_FunctionSettings):
     """Settings applied to every function a trace source creates.
 
     The trace supplies what it knows (memory, duration percentiles); these fill in
@@ -229,24 +213,11 @@ class FunctionDefaults(_Strict):
     """
 
     runtime: str = "nodejs22.x"
-    package_type: PackageType = PackageType.ZIP
-    architecture: Architecture = Architecture.X86_64
     memory_mb: int | None = Field(default=None, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
     timeout_s: Annotated[
         float, Field(ge=1.0, le=900.0), BeforeValidator(parse_duration_s)
     ] = 900.0
-    ephemeral_storage_mb: int = Field(default=512, ge=512, le=10240)
     duration: DurationSpec | None = None
-    init: InitSpec | None = None
-    platform_overhead: DistributionField | None = None
-    keep_alive: DistributionField = DEFAULT_KEEP_ALIVE
-    max_lifetime: DistributionField | None = DEFAULT_MAX_LIFETIME
-    dispatch: Dispatch = Dispatch.MRU
-
-    @model_validator(mode="after")
-    def _known_init(self) -> FunctionDefaults:
-        _check_init(self.runtime, self.package_type, self.architecture, self.init)
-        return self
 
 
 class _Source(_Strict):
