@@ -645,3 +645,11 @@ def test_scenario_sha256_changed_value_differs(tmp_path: Path) -> None:
     changed = scenario_sha256(load_scenario(path, ["workload.0.rate_per_s=0.6"]))
 
     assert changed != original
+
+
+def test_function_named_total_is_rejected(tmp_path: Path) -> None:
+    text = BASE_YAML.replace("  api:", "  total:").replace(
+        "function: api", "function: total"
+    )
+    with pytest.raises(ScenarioError, match=r"the name 'total' is reserved"):
+        load_scenario(write(tmp_path, text))

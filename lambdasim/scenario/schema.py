@@ -360,6 +360,10 @@ def _int_or(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
+# Reports put account-wide totals under this name.
+RESERVED_NAME = "total"
+
+
 def cross_check_problems(raw: Any) -> list[tuple[tuple[str | int, ...], str]]:
     """Return (key path, message) for problems that involve more than one field.
 
@@ -371,6 +375,15 @@ def cross_check_problems(raw: Any) -> list[tuple[tuple[str | int, ...], str]]:
     functions: dict[str, Any] = _mapping(raw.get("functions"))
     account: dict[str, Any] = _mapping(raw.get("account"))
     problems: list[tuple[tuple[str | int, ...], str]] = []
+    for name in functions:
+        if name == RESERVED_NAME:
+            problems.append(
+                (
+                    ("functions", name),
+                    f"functions.{name}: the name {RESERVED_NAME!r} is reserved for "
+                    "the totals in reports; rename the function",
+                )
+            )
     reserved = {
         name: spec["reserved_concurrency"]
         for name, spec in functions.items()
