@@ -164,12 +164,12 @@ MISTAKES = {
     "timeout_too_long": (
         ("timeout_s: 10", "timeout_s: 1000"),
         "timeout_s: 1000",
-        r"functions\.api\.timeout_s is 1000\.0; expected a number from 1 to 900",
+        r"functions\.api\.timeout_s is 1000; expected a number from 1 to 900",
     ),
     "timeout_too_short": (
         ("timeout_s: 10", "timeout_s: 500ms"),
         "timeout_s: 500ms",
-        r"functions\.api\.timeout_s is 0\.5; expected a number from 1 to 900",
+        r"functions\.api\.timeout_s is '500ms' \(= 0\.5 s\); expected a number from 1 to 900",
     ),
     "timeout_unknown_unit": (
         ("timeout_s: 10", "timeout_s: 5 fortnights"),
@@ -376,7 +376,7 @@ def test_load_many_mistakes_reports_all_in_one_error(tmp_path: Path) -> None:
         "horizon: 2 weeks": "horizon is '2 weeks'",
         "runtime: cobol9": "functions.api.runtime: unknown runtime 'cobol9'",
         "memory_mb: 64": "functions.api.memory_mb is 64",
-        "timeout_s: 1000": "functions.api.timeout_s is 1000.0",
+        "timeout_s: 1000": "functions.api.timeout_s is 1000;",
         "ephemeral_storage_mb: 100": "functions.api.ephemeral_storage_mb is 100",
         "keepalive_s": "unknown key 'keepalive_s'",
         "reserved_concurrency: 950": "functions: reserved_concurrency adds up to 950",
@@ -653,3 +653,48 @@ def test_function_named_total_is_rejected(tmp_path: Path) -> None:
     )
     with pytest.raises(ScenarioError, match=r"the name 'total' is reserved"):
         load_scenario(write(tmp_path, text))
+
+
+def test_override_problem_is_located_at_the_override_not_the_file(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(write(tmp_path, BASE_YAML), ["functions.api.memroy_mb=1024"])
+    (problem,) = caught.value.problems
+    assert problem.startswith(
+        f"{tmp_path / 's.yaml'} (--set functions.api.memroy_mb=1024): "
+    )
+    assert "did you mean 'memory_mb'?" in problem
+
+
+def test_override_of_undefined_function_refused_with_suggestion(tmp_path: Path) -> None:
+    with pytest.raises(
+        ScenarioError,
+        match=r"--set functions\.apx\.memory_mb: no function 'apx' \(did you mean 'api'\?\)",
+    ):
+        load_scenario(write(tmp_path, BASE_YAML), ["functions.apx.memory_mb=1024"])
+
+
+def test_override_with_whole_mapping_may_add_a_function(tmp_path: Path) -> None:
+    scenario = load_scenario(
+        write(tmp_path, BASE_YAML),
+        ["functions.worker={runtime: go, duration: 20ms}"],
+    )
+    assert set(scenario.functions) == {"api", "worker"}
+
+
+def test_impossible_date_reported_with_line_not_a_crash(tmp_path: Path) -> None:
+    text = BASE_YAML.replace("billing_date: 2026-12-01", "billing_date: 2026-13-01")
+    with pytest.raises(
+        ScenarioError,
+        match=r"s\.yaml:4: billing_date is '2026-13-01'; expected a date as YYYY-MM-DD",
+    ):
+        load_scenario(write(tmp_path, text))
+
+
+def test_time_written_with_unit_shown_as_written_and_in_seconds(tmp_path: Path) -> None:
+    with pytest.raises(
+        ScenarioError,
+        match=r"timeout_s is '20m' \(= 1200 s\); expected a number from 1 to 900",
+    ):
+        load_scenario(write(tmp_path, BASE_YAML), ["functions.api.timeout_s=20m"])

@@ -26,6 +26,28 @@ from lambdasim.scenario.schema import Scenario
 PathKey = tuple[str | int, ...]
 
 _PATH_FIELDS = ("path",)
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, leaving dates as text for the schema to check.
+
+    PyYAML turns `2026-13-01` into a `datetime.date` while parsing and crashes on an
+    impossible one; as text, the schema reports it with its place in the file.
+    """
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp) for tag, regexp in resolvers if not tag.endswith(":timestamp")
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+
+
 _CROSS_CHECKED = (schema.InitPresetError, schema.CrossCheckError)
 
 
@@ -46,17 +68,30 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
     file = Path(path)
     raw, lines = _read(file)
     _resolve_paths(raw, file.parent.resolve())
-    override_problems = apply_overrides(raw, overrides)
-    if override_problems:
-        raise ScenarioError(override_problems, source=str(file))
+    problems = []
+    for override in overrides:
+        problem, key = _apply_override(raw, override)
+        if problem is not None:
+            problems.append(problem)
+        elif key is not None:
+            _mark_override(lines, key, override)
+    if problems:
+        raise ScenarioError(problems, source=str(file))
     _resolve_paths(raw, Path.cwd())
     return validate_scenario(raw, source=str(file), lines=lines)
+
+
+def _mark_override(lines: dict[PathKey, int | str], key: PathKey, text: str) -> None:
+    """Locate problems under an overridden key at the override, not the file."""
+    for known in [k for k in lines if k[: len(key)] == key]:
+        del lines[known]
+    lines[key] = f"--set {text}"
 
 
 def validate_scenario(
     raw: Mapping[str, Any],
     source: str = "<scenario>",
-    lines: Mapping[PathKey, int] | None = None,
+    lines: Mapping[PathKey, int | str] | None = None,
 ) -> Scenario:
     """Validate a scenario given as plain data (as a notebook might build it).
 
@@ -104,7 +139,7 @@ def scenario_sha256(scenario: Scenario) -> str:
 # -- reading ----------------------------------------------------------------------
 
 
-def _read(file: Path) -> tuple[dict[str, Any], dict[PathKey, int]]:
+def _read(file: Path) -> tuple[dict[str, Any], dict[PathKey, int | str]]:
     suffix = file.suffix.lower()
     if suffix not in (".yaml", ".yml", ".toml"):
         raise ScenarioError(
@@ -125,11 +160,11 @@ def _read(file: Path) -> tuple[dict[str, Any], dict[PathKey, int]]:
             position = re.search(r"\(at line (\d+), column \d+\)", str(error))
             where = f":{position[1]}" if position else ""
             raise ScenarioError(f"{file}{where}: not valid TOML: {error}") from None
-        lines: dict[PathKey, int] = _toml_lines(text)
+        lines: dict[PathKey, int | str] = dict(_toml_lines(text))
     else:
         try:
-            data = yaml.safe_load(text)
-            lines = _yaml_lines(text)
+            data = _load_yaml(text)
+            lines = dict(_yaml_lines(text))
         except yaml.YAMLError as error:
             where = ""
             mark = getattr(error, "problem_mark", None)
@@ -232,40 +267,72 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> list[str]:
     """Apply ``key.path=value`` overrides to `raw` in place; return the problems."""
     problems = []
     for override in overrides:
-        problem = _apply_override(raw, override)
+        problem, _ = _apply_override(raw, override)
         if problem is not None:
             problems.append(problem)
     return problems
 
 
-def _apply_override(raw: dict[str, Any], override: str) -> str | None:
+def _apply_override(
+    raw: dict[str, Any], override: str
+) -> tuple[str | None, PathKey | None]:
+    """Apply one override; return (problem, None) or (None, the key path set)."""
     key_path, sep, text = override.partition("=")
     if not sep or not key_path.strip():
         return (
             f"--set {override!r}: expected key.path=value, "
             "e.g. functions.api.memory_mb=1024"
-        )
+        ), None
     try:
-        value = yaml.safe_load(text)
+        value = _load_yaml(text)
     except yaml.YAMLError:
         value = text
     parts = key_path.strip().split(".")
     node: Any = raw
+    key: list[str | int] = []
     for depth, part in enumerate(parts[:-1]):
         where = ".".join(parts[: depth + 1])
+        key.append(int(part) if isinstance(node, list) and part.isdigit() else part)
         node = _step_into(node, part, where)
         if isinstance(node, str):
-            return f"--set {key_path}: {node}"
+            return f"--set {key_path}: {node}", None
     last = parts[-1]
     if isinstance(node, list):
         if not last.isdigit() or int(last) >= len(node):
-            return f"--set {key_path}: {_not_an_index(last, parts[:-1], node)}"
+            return f"--set {key_path}: {_not_an_index(last, parts[:-1], node)}", None
         node[int(last)] = value
+        key.append(int(last))
     elif isinstance(node, dict):
+        # A whole mapping may define a new function; anything else would invent one.
+        problem = (
+            None
+            if isinstance(value, dict)
+            else _unknown_function(node, last, parts[:-1], raw)
+        )
+        if problem is not None:
+            return f"--set {key_path}: {problem}", None
         node[last] = value
+        key.append(last)
     else:
-        return f"--set {key_path}: {'.'.join(parts[:-1])} holds a value, not a mapping"
-    return None
+        parent = ".".join(parts[:-1])
+        return f"--set {key_path}: {parent} holds a value, not a mapping", None
+    return None, tuple(key)
+
+
+def _unknown_function(
+    node: dict[str, Any], part: str, parent: Sequence[str], raw: dict[str, Any]
+) -> str | None:
+    """Refuse to invent a function: a typo in its name would create one silently."""
+    if (
+        list(parent) != ["functions"]
+        or part in node
+        or node is not raw.get("functions")
+    ):
+        return None
+    close = difflib.get_close_matches(part, list(node), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    known = ", ".join(sorted(node)) or "none"
+    return f"no function {part!r}{hint}; the scenario defines: {known}"
 
 
 def _not_an_index(part: str, parent: Sequence[str], node: list[Any]) -> str:
@@ -281,6 +348,10 @@ def _step_into(node: Any, part: str, where: str) -> Any:
         return _not_an_index(part, where.split(".")[:-1], node)
     if isinstance(node, dict):
         child = node.get(part)
+        if child is None and where.count(".") == 1 and where.startswith("functions."):
+            problem = _unknown_function(node, part, ["functions"], {"functions": node})
+            if problem is not None:
+                return problem
         if child is None:
             child = node[part] = {}
         if not isinstance(child, dict | list):
@@ -293,7 +364,10 @@ def _step_into(node: Any, part: str, where: str) -> Any:
 
 
 def _describe(
-    error: Any, raw: Mapping[str, Any], source: str, lines: Mapping[PathKey, int]
+    error: Any,
+    raw: Mapping[str, Any],
+    source: str,
+    lines: Mapping[PathKey, int | str],
 ) -> str:
     key = _clean_loc(error["loc"], raw)
     kind = error["type"]
@@ -301,7 +375,7 @@ def _describe(
         return _locate(source, lines, key, _unknown_key_message(key, raw))
     if kind == "missing":
         return _locate(source, lines, key, f"{_dotted(key)} is missing (required)")
-    found = error.get("input")
+    found = _raw_value(raw, key, default=error.get("input"))
     message = str(error["msg"])
     message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if kind in ("union_tag_invalid", "union_tag_not_found"):
@@ -313,10 +387,31 @@ def _describe(
         message = _range_message(key, raw) or message
     if kind.startswith("int_") and key and str(key[-1]).endswith("_mb"):
         message += " (a whole number of MB without a unit, e.g. 1024)"
+    if kind.startswith("date_"):
+        detail = message.removeprefix("Input should be a valid date or datetime, ")
+        message = f"expected a date as YYYY-MM-DD ({detail})"
+    if kind == "string_pattern_mismatch" and key == ("name",):
+        message = (
+            "expected letters, digits, '.', '_' or '-', starting with a letter or digit"
+            " (it names the results folder)"
+        )
     shown = _show(found)
+    converted = error.get("input")
+    if isinstance(found, str) and isinstance(converted, float):
+        shown += f" (= {converted:g} s)"
     return _locate(
         source, lines, key, f"{_dotted(key)} is {shown}; {_expected(message)}"
     )
+
+
+def _raw_value(raw: Mapping[str, Any], key: PathKey, default: Any) -> Any:
+    """Return the value as the user wrote it (before unit conversion), if found."""
+    node: Any = raw
+    for part in key:
+        if not _has_child(node, part):
+            return default
+        node = node[part]
+    return node
 
 
 def _expected(message: str) -> str:
@@ -375,13 +470,17 @@ def _dotted(key: PathKey) -> str:
 
 
 def _locate(
-    source: str, lines: Mapping[PathKey, int], key: PathKey, message: str
+    source: str, lines: Mapping[PathKey, int | str], key: PathKey, message: str
 ) -> str:
     probe = key
     while probe and probe not in lines:
         probe = probe[:-1]
-    line = lines.get(probe)
-    return f"{source}:{line}: {message}" if line is not None else f"{source}: {message}"
+    where = lines.get(probe)
+    if isinstance(where, str):
+        return f"{source} ({where}): {message}"
+    return (
+        f"{source}:{where}: {message}" if where is not None else f"{source}: {message}"
+    )
 
 
 def _unknown_key_message(key: PathKey, raw: Mapping[str, Any]) -> str:
