@@ -139,6 +139,8 @@ def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     result = simulate(scenario, seed=args.seed)
     elapsed_s = time.perf_counter() - started
+    # The scenario hash changes with overrides; record them too, to tell runs apart.
+    result.summary["overrides"] = list(args.overrides)
     written = result.write(output)
     if not args.quiet:
         count = result.records.invocation_count
@@ -148,6 +150,10 @@ def _run(args: argparse.Namespace) -> int:
             f"results in {output}/ ({', '.join(p.name for p in written)})"
         )
     return 0
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _check_writable(directory: Path) -> None:
@@ -165,10 +171,9 @@ def _check_writable(directory: Path) -> None:
 def _validate(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario, args.overrides)
     if not args.quiet:
-        print(
-            f"{args.scenario}: ok ({len(scenario.functions)} functions, "
-            f"{len(scenario.workload)} workload sources)"
-        )
+        functions = _plural(len(scenario.functions), "declared function")
+        sources = _plural(len(scenario.workload), "workload source")
+        print(f"{args.scenario}: ok ({functions}, {sources})")
     return 0
 
 

@@ -219,6 +219,16 @@ class CostBreakdown:
         )
 
 
+def price_table_regions() -> list[str]:
+    """Return the Regions that have a price table in the package."""
+    folder = resources.files("lambdasim").joinpath("prices")
+    return sorted(
+        entry.name.removesuffix(".json")
+        for entry in folder.iterdir()
+        if entry.name.endswith(".json")
+    )
+
+
 def load_price_table(region: str = DEFAULT_REGION) -> PriceTable:
     """Load the Lambda price table of `region` from the package data.
 
@@ -227,13 +237,10 @@ def load_price_table(region: str = DEFAULT_REGION) -> PriceTable:
             regions that have one.
     """
     folder = resources.files("lambdasim").joinpath("prices")
-    available = sorted(
-        entry.name.removesuffix(".json")
-        for entry in folder.iterdir()
-        if entry.name.endswith(".json")
-    )
+    available = price_table_regions()
     if region not in available:
-        close = difflib.get_close_matches(region, available, n=1)
+        # A high cutoff: Region names all look alike (eu-west-1 vs us-east-1).
+        close = difflib.get_close_matches(region, available, n=1, cutoff=0.85)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ScenarioError(
             f"no Lambda price table for region {region!r}{hint}; "
@@ -294,7 +301,8 @@ def billed_duration_ms(
     Billed Duration = Duration, plus Init Duration where INIT is billed, plus Billed
     Restore Duration (SnapStart), the sum rounded up to the billing granularity of
     `billing_date` (1 ms from 2020-12-01, 100 ms before). The sum is rounded, not
-    each part: 3923.569 + 145.399 ms bills 4069 ms, not 3924 + 146.
+    each part: 3923.569 + 145.399 ms bills 4069 ms, not 3924 + 146. The minimum is
+    one step (1 ms, or 100 ms before 2020-12-01), even for a 0 ms Duration.
 
     Float noise: every part is first rounded to the nearest microsecond and the rest
     is integer arithmetic. Lambda reports durations to at most 1 us (three decimals
@@ -328,6 +336,9 @@ def billed_duration_ms(
 
     step_us = granularity_ms * US_PER_MS
     steps = -(-total_us // step_us)  # ceiling division, exact on integers
+    # An invocation that ran is billed at least one step: REPORT lines of
+    # sub-millisecond handlers read "Billed Duration: 1 ms" (100 ms before 2020-12).
+    steps = np.maximum(steps, 1)
     return np.asarray(steps * granularity_ms, dtype=np.int64)
 
 

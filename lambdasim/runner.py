@@ -185,8 +185,25 @@ def _resolve(
         key = _source_key(source, keys)
         rng = stream(seed, key, Purpose.ARRIVALS)
         made = _source(source, position, functions, index)
-        sources.append(made.chunks(scenario.horizon, rng))
+        label = f"workload[{position}] ({source.type})"
+        sources.append(_warn_if_empty(made.chunks(scenario.horizon, rng), label))
     return functions, sources
+
+
+def _warn_if_empty(
+    chunks: Iterator[ArrivalChunk], label: str
+) -> Iterator[ArrivalChunk]:
+    """Pass chunks through; warn if the source yields no arrival in the horizon.
+
+    A trace in the wrong time unit or a rate of 0 runs without error but simulates
+    nothing, which is rarely what the user meant.
+    """
+    count = 0
+    for chunk in chunks:
+        count += len(chunk)
+        yield chunk
+    if count == 0:
+        logger.warning("%s produced no arrival before the horizon", label)
 
 
 def _declared_duration(spec: schema.FunctionSpec) -> Sampler:

@@ -557,3 +557,21 @@ def test_billed_duration_every_sample_fits_one_init_rule(
     }
 
     assert report.billed_ms in candidates
+
+
+@pytest.mark.parametrize(
+    ("billing_date", "duration_ms", "expected_ms"),
+    [
+        # A handler that returns at once is still billed one step.
+        (date(2026, 1, 1), 0.0, 1),
+        (date(2026, 1, 1), 0.0004, 1),
+        (date(2020, 6, 1), 0.0, 100),
+    ],
+)
+def test_billed_duration_sub_millisecond_handler_billed_one_step(
+    billing_date, duration_ms, expected_ms
+):
+    billed = billed_duration_ms(
+        [duration_ms], None, init_billed=False, billing_date=billing_date
+    )
+    assert billed.tolist() == [expected_ms]

@@ -422,9 +422,9 @@ def test_format_summary_few_functions_lists_each_and_total() -> None:
     assert any(line.startswith("alpha") for line in lines)
     assert any(line.startswith("beta") for line in lines)
     assert lines[-1].startswith("total")
-    # alpha: 1 invocation, 100% cold, p50 500 ms.
+    # alpha: 1 invocation, 100% cold, no throttle, no timeout, p50 500 ms.
     alpha = next(line for line in lines if line.startswith("alpha")).split()
-    assert alpha[1:5] == ["1", "100.00", "0.00", "500.0"]
+    assert alpha[1:6] == ["1", "100.00", "0.00", "0.00", "500.0"]
     assert text.isascii()
     assert len({len(line) for line in lines if not line.startswith("...")}) <= 3
 

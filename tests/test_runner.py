@@ -217,3 +217,14 @@ def test_replay_csv_with_function_column_targets_named_functions(tmp_path):
     assert result.summary["functions"]["a"]["invocations"] == 2
     assert result.summary["functions"]["b"]["invocations"] == 1
     assert list(result.invocations["duration_ms"].round(6)) == [100.0, 200.0, 300.0]
+
+
+def test_source_without_arrivals_in_horizon_warns(caplog):
+    burst_late = [
+        {"type": "burst", "function": "fn", "at": 1, "count": 2},
+        {"type": "burst", "function": "fn", "at": 120, "count": 5},
+    ]
+    with caplog.at_level("WARNING", logger="lambdasim"):
+        result = lambdasim.simulate(scenario(workload=burst_late))
+    assert result.summary["total"]["invocations"] == 2
+    assert "workload[1] (burst) produced no arrival before the horizon" in caplog.text

@@ -169,7 +169,8 @@ MISTAKES = {
     "timeout_too_short": (
         ("timeout_s: 10", "timeout_s: 500ms"),
         "timeout_s: 500ms",
-        r"functions\.api\.timeout_s is '500ms' \(= 0\.5 s\); expected a number from 1 to 900",
+        r"functions\.api\.timeout_s is '500ms' \(= 0\.5 s\); "
+        r"expected a number from 1 to 900",
     ),
     "timeout_unknown_unit": (
         ("timeout_s: 10", "timeout_s: 5 fortnights"),
@@ -670,7 +671,8 @@ def test_override_problem_is_located_at_the_override_not_the_file(
 def test_override_of_undefined_function_refused_with_suggestion(tmp_path: Path) -> None:
     with pytest.raises(
         ScenarioError,
-        match=r"--set functions\.apx\.memory_mb: no function 'apx' \(did you mean 'api'\?\)",
+        match=r"--set functions\.apx\.memory_mb: no function 'apx' "
+        r"\(did you mean 'api'\?\)",
     ):
         load_scenario(write(tmp_path, BASE_YAML), ["functions.apx.memory_mb=1024"])
 
@@ -698,3 +700,34 @@ def test_time_written_with_unit_shown_as_written_and_in_seconds(tmp_path: Path) 
         match=r"timeout_s is '20m' \(= 1200 s\); expected a number from 1 to 900",
     ):
         load_scenario(write(tmp_path, BASE_YAML), ["functions.api.timeout_s=20m"])
+
+
+def test_region_without_price_table_rejected_at_load(tmp_path: Path) -> None:
+    with pytest.raises(
+        ScenarioError,
+        match=r"account\.region is 'eu-west-1'; no Lambda price table for region "
+        r"'eu-west-1'; price tables exist for: us-east-1",
+    ):
+        load_scenario(write(tmp_path, BASE_YAML), ["account.region=eu-west-1"])
+
+
+def test_timeseries_step_too_fine_for_horizon_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"into 5,256,000 steps; at most 1,000,000"):
+        load_scenario(write(tmp_path, BASE_YAML), ["horizon=3650d"])
+
+
+def test_scenario_path_that_is_a_folder_reported_as_such(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"a folder; expected a scenario file"):
+        load_scenario(tmp_path)
+
+
+def test_replay_path_that_is_a_folder_reported_as_such(tmp_path: Path) -> None:
+    (tmp_path / "traces").mkdir()
+    text = BASE_YAML.replace(
+        "  - type: poisson\n    function: api\n    rate_per_s: 0.5\n",
+        "  - type: replay\n    function: api\n    path: traces\n",
+    )
+    with pytest.raises(
+        ScenarioError, match=r"a folder; expected a trace file \(CSV or Parquet\)"
+    ):
+        load_scenario(write(tmp_path, text))

@@ -328,7 +328,9 @@ class Simulation:
         columns["invocations"].append(instance.invocations)
 
     def _trace(self, now: float, event: str, entity_id: int) -> None:
-        logger.debug("t=%.6f id=%d event=%s", now, entity_id, event)
+        # Every event names an instance, except a throttle, which has none.
+        entity = "function" if event == "throttle" else "instance"
+        logger.debug("t=%.6f %s=%d event=%s", now, entity, entity_id, event)
         if self._observer is not None:
             self._observer(now, event, entity_id)
 

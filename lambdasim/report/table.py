@@ -25,6 +25,16 @@ def _percent(key: str) -> Callable[[Mapping[str, Any]], str]:
     return cell
 
 
+def _share(key: str) -> Callable[[Mapping[str, Any]], str]:
+    def cell(block: Mapping[str, Any]) -> str:
+        invocations = block["invocations"]
+        if not invocations:
+            return "-"
+        return f"{100.0 * block[key] / invocations:.2f}"
+
+    return cell
+
+
 def _latency(key: str) -> Callable[[Mapping[str, Any]], str]:
     def cell(block: Mapping[str, Any]) -> str:
         value = block["latency_ms"][key]
@@ -46,6 +56,7 @@ _COLUMNS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "invocations": _count,
     "cold %": _percent("cold_start_rate"),
     "throttle %": _percent("throttle_rate"),
+    "timeout %": _share("timeouts"),
     "p50 ms": _latency("p50"),
     "p99 ms": _latency("p99"),
     "max conc": _peak,

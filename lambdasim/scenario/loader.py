@@ -140,6 +140,10 @@ def scenario_sha256(scenario: Scenario) -> str:
 
 
 def _read(file: Path) -> tuple[dict[str, Any], dict[PathKey, int | str]]:
+    if file.is_dir():
+        raise ScenarioError(
+            f"{file}: a folder; expected a scenario file (.yaml, .yml or .toml)"
+        )
     suffix = file.suffix.lower()
     if suffix not in (".yaml", ".yml", ".toml"):
         raise ScenarioError(
@@ -614,40 +618,36 @@ def _missing_files(workload: Any) -> list[tuple[PathKey, str]]:
         path = source.get("path") if isinstance(source, dict) else None
         if not isinstance(path, str):
             continue
-        target = Path(path)
-        kind = source.get("type")
-        if kind == "azure2019":
-            wanted = [
-                target / n for n in ("invocations.csv", "durations.csv", "memory.csv")
-            ]
-            missing = [p for p in wanted if not p.is_file()]
-            if not target.is_dir():
-                problems.append(
-                    (
-                        (("workload", index, "path")),
-                        f"workload[{index}].path is {path!r}: no such folder; expected "
-                        "the Azure 2019 folder with invocations.csv, durations.csv and "
-                        "memory.csv (override with --set workload."
-                        f"{index}.path=FOLDER)",
-                    ),
-                )
-            elif missing:
-                names = ", ".join(p.name for p in missing)
-                problems.append(
-                    (
-                        ("workload", index, "path"),
-                        f"workload[{index}].path {path!r} lacks {names}",
-                    ),
-                )
-        elif not target.is_file():
-            problems.append(
-                (
-                    ("workload", index, "path"),
-                    f"workload[{index}].path is {path!r}: no such file (override with "
-                    f"--set workload.{index}.path=FILE)",
-                ),
-            )
+        problem = _path_problem(Path(path), source.get("type") == "azure2019", index)
+        if problem is not None:
+            where = f"workload[{index}].path is {path!r}"
+            problems.append((("workload", index, "path"), f"{where}: {problem}"))
     return problems
+
+
+_AZURE_2019_FILES = ("invocations.csv", "durations.csv", "memory.csv")
+
+
+def _path_problem(target: Path, wants_folder: bool, index: int) -> str | None:
+    """Say what is wrong with a trace path, or None when it is usable."""
+    if wants_folder:
+        expected = (
+            "the Azure 2019 folder with invocations.csv, durations.csv and memory.csv"
+        )
+        if target.is_file():
+            return f"a file; expected {expected}"
+        if not target.is_dir():
+            return (
+                f"no such folder; expected {expected} "
+                f"(override with --set workload.{index}.path=FOLDER)"
+            )
+        missing = [name for name in _AZURE_2019_FILES if not (target / name).is_file()]
+        return f"the folder lacks {', '.join(missing)}" if missing else None
+    if target.is_dir():
+        return "a folder; expected a trace file (CSV or Parquet)"
+    if not target.is_file():
+        return f"no such file (override with --set workload.{index}.path=FILE)"
+    return None
 
 
 def _unique(items: Iterable[str]) -> list[str]:

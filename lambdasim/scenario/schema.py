@@ -24,7 +24,7 @@ from lambdasim.distributions import DistributionField, Seconds, UniformSpec
 from lambdasim.errors import ScenarioError
 from lambdasim.init_presets import find_init_preset
 from lambdasim.model.config import DispatchPolicy
-from lambdasim.pricing import Architecture, PackageType
+from lambdasim.pricing import Architecture, PackageType, load_price_table
 from lambdasim.units import DURATION_HINT, parse_duration_s
 
 MIN_MEMORY_MB = 128
@@ -81,6 +81,17 @@ class AccountSpec(_Strict):
     concurrency_limit: int = Field(default=1000, ge=1)
     unreserved_minimum: int = Field(default=100, ge=0)
     scaling: ScalingRule = ScalingRule()
+
+    @field_validator("region")
+    @classmethod
+    def _priced(cls, region: str) -> str:
+        try:
+            load_price_table(region)
+        except ScenarioError as error:
+            raise ValueError(
+                "; ".join(error.problems) + " (lambdasim/prices/<region>.json)"
+            ) from None
+        return region
 
 
 class DurationSpec(_Strict):
@@ -433,6 +444,44 @@ def cross_check_problems(raw: Any) -> list[tuple[tuple[str | int, ...], str]]:
                     f"functions defined under 'functions': {known}",
                 )
             )
+    problems += _time_problems(raw)
+    return problems
+
+
+# More steps than this make a time series of millions of rows per function.
+MAX_TIMESERIES_STEPS = 1_000_000
+
+
+def _seconds_or_none(value: Any, default: float | None = None) -> float | None:
+    if value is None:
+        return default
+    try:
+        return parse_duration_s(value)
+    except ValueError:
+        return None
+
+
+def _time_problems(raw: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Times that are valid alone but make no sense against the horizon.
+
+    A source with no arrival before the horizon (a burst after it, say) is not an
+    error: shortening the horizon of a shipped scenario is a common quick look. The
+    run warns about it instead.
+    """
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    horizon_s = _seconds_or_none(raw.get("horizon"))
+    step_s = _seconds_or_none(raw.get("timeseries_step"), default=60.0)
+    if not horizon_s:
+        return problems
+    if step_s and horizon_s / step_s > MAX_TIMESERIES_STEPS:
+        problems.append(
+            (
+                ("timeseries_step",),
+                f"timeseries_step of {step_s:g} s cuts the horizon of {horizon_s:g} s "
+                f"into {horizon_s / step_s:,.0f} steps; at most "
+                f"{MAX_TIMESERIES_STEPS:,}: raise timeseries_step",
+            )
+        )
     return problems
 
 
