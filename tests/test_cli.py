@@ -189,7 +189,7 @@ def test_validate_good_file_exits_0(
     status = main(["validate", str(write(tmp_path, TINY_YAML))])
 
     assert status == 0
-    assert "ok (1 functions, 1 workload sources)" in capsys.readouterr().out
+    assert "ok (1 declared function, 1 workload source)" in capsys.readouterr().out
 
 
 def test_validate_bad_file_exits_2(
