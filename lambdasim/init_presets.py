@@ -126,6 +126,7 @@ class InitPreset:
 
 
 # Fitted by scripts/fit_init_presets.py from cold_starts_long_2026-08-22.csv.
+# Assumption A-02: pooled over memory sizes, mu = median of log(init seconds).
 INIT_PRESETS: Final[tuple[InitPreset, ...]] = (
     InitPreset("nodejs20.x", "zip", "x86_64", -1.9751, 0.068, 40),
     InitPreset("nodejs20.x", "zip", "arm64", -2.0280, 0.105, 40),
@@ -413,6 +414,7 @@ class PlatformOverhead:
 # network latency separately counts it twice).
 # TODO: the image overhead rests on one undated source; if it predates AWS's lazy
 # image loading it overstates image cold starts by up to about half a second.
+# Assumption A-01.
 PLATFORM_OVERHEAD_S: Final[Mapping[str, PlatformOverhead]] = MappingProxyType(
     {
         "zip": PlatformOverhead("zip", median_s=0.150, sigma_log=0.5),

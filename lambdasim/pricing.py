@@ -327,6 +327,7 @@ def billed_duration_ms(
         ValueError: If a duration is negative or infinite, or a Duration is NaN.
     """
     granularity_ms = billing_rules_on(billing_date).granularity_ms
+    # Assumption A-11: whole microseconds before the ceiling.
     total_us = _to_whole_us(duration_ms, "duration_ms", allow_nan=False)
     if init_ms is not None:
         init_us = _to_whole_us(init_ms, "init_ms", allow_nan=True)

@@ -178,7 +178,7 @@ class TokenBucket:
     def __init__(self, rule: ScaleUpRule) -> None:
         self.burst = rule.burst
         self.refill_per_s = rule.refill_per_s
-        self.tokens = rule.burst
+        self.tokens = rule.burst  # Assumption A-10: full after a quiet period
         self.updated_s = 0.0
 
     def take(self, now_s: float) -> bool:

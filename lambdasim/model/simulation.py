@@ -139,7 +139,7 @@ class Simulation:
         for chunks in self._sources:
             _ArrivalDriver(self, chunks).start()
         env = self.env
-        env.run(until=self.horizon_s)
+        env.run(until=self.horizon_s)  # Assumption A-12
         # Drain: invocations that arrived before the horizon run to their end.
         while self.in_flight > 0:
             env.step()
@@ -185,6 +185,7 @@ class Simulation:
             overhead_s = 0.0
         if instance.needs_init:
             # A new instance, or one reset by a timeout: INIT runs before the handler.
+            # Assumption A-07: INIT runs as long as its draw (no 10 s limit yet).
             is_cold = True
             init_s = function.init.next()
             instance.needs_init = False
@@ -201,8 +202,8 @@ class Simulation:
             duration_s = function.duration.next()
         status = _OK
         if duration_s > function.timeout_s:
-            # The handler is stopped at the timeout and the environment is reset, so
-            # the next invocation on this instance runs INIT again.
+            # Assumption A-06. The handler is stopped at the timeout and the
+            # environment is reset, so the next invocation on it runs INIT again.
             duration_s = function.timeout_s
             status = _TIMEOUT
             instance.needs_init = True
@@ -230,7 +231,7 @@ class Simulation:
     def _throttle(
         self, function: Function, now: float, invocation_type: int, reason: int
     ) -> None:
-        # Synchronous callers get a 429 at once; nothing runs and nothing is billed.
+        # Assumption A-08: a 429 at once, no retry; nothing runs, nothing is billed.
         self._rec_function(function.index)
         self._rec_type(invocation_type)
         self._rec_arrival(now)

@@ -32,10 +32,10 @@ MAX_MEMORY_MB = 10240
 
 # Idle keep-alive is not documented by AWS and has changed repeatedly (45-60 min in
 # 2017, exactly 10 min from mid-2019, 5-7 min in a later revision); see docs/
-# assumptions.md A-03. The default spans the recent observations.
+# Assumption A-03. The default spans the recent observations.
 DEFAULT_KEEP_ALIVE = UniformSpec(low=300.0, high=900.0)
 # Environments are recycled even when busy: about every 2 h (xebia.com), median
-# lifetime 6.2 h in 2018 (Wang et al., ATC'18); assumptions.md A-04.
+# lifetime 6.2 h in 2018 (Wang et al., ATC'18). Assumption A-04.
 DEFAULT_MAX_LIFETIME = UniformSpec(low=2 * 3600.0, high=6 * 3600.0)
 
 

@@ -97,6 +97,7 @@ class AzureFunction:
     total_invocations: int
 
 
+# Assumption A-13 (memory rule, uniform spread within a minute, trigger mapping).
 def azure2019_memory_mb(allocated_mb: float | None) -> int:
     """Return a Lambda memory setting for an Azure application's allocated memory.
 
@@ -661,7 +662,7 @@ class Azure2021Source:
         types = {name: pa.string() for name in AZURE_2021_COLUMNS[:2]}
         types.update({name: pa.float64() for name in AZURE_2021_COLUMNS[2:]})
         arrivals, durations, functions = [], [], []
-        dropped = 0
+        dropped = 0  # Assumption A-14
         batches = iter_batches(self.path, self._kind, AZURE_2021_COLUMNS, types)
         for first_row, batch in batches:
             for position in (2, 3):
