@@ -191,3 +191,25 @@ def test_arrivals_at_or_after_horizon_ignored_in_flight_runs_to_end():
     _, records = trace_of([fn], [0.0, 4.9, 5.0, 6.0], horizon_s=5.0)
     assert records.invocation_count == 2
     assert records.invocations["end_s"].max() == pytest.approx(14.9)
+
+
+def test_end_at_arrival_instant_runs_first_whatever_the_sources():
+    # An invocation ending at t=5 frees its instance for an arrival at t=5, whether
+    # the arrivals come from one source or two (scheduling history must not matter).
+    fn = function(duration_s=5.0, reserved=1)
+    one = run_model([fn], arrivals([0.0, 5.0]), horizon_s=10.0)
+    two = run_model([fn], arrivals([0.0]) + arrivals([5.0]), horizon_s=10.0)
+    for records in (one, two):
+        assert list(records.invocations["status"]) == [Status.OK, Status.OK]
+        assert list(records.invocations["instance_id"]) == [0, 0]
+
+
+def test_keep_alive_expiring_at_arrival_instant_reaps_first():
+    # Idle from 1.0 with keep-alive 1 s: reaped at 2.0, so the arrival at 2.0 is a
+    # cold start, with or without an unrelated arrival of another function between.
+    f = function("f", duration_s=1.0, keep_alive_s=1.0)
+    g = function("g", duration_s=1.0, keep_alive_s=1.0)
+    alone = run_model([f, g], arrivals([0.0, 2.0], [0, 0]), horizon_s=5.0)
+    mixed = run_model([f, g], arrivals([0.0, 1.5, 2.0], [0, 1, 0]), horizon_s=5.0)
+    assert list(alone.invocations["is_cold"]) == [1, 1]
+    assert list(mixed.invocations["is_cold"]) == [1, 1, 1]

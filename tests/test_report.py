@@ -468,3 +468,25 @@ def test_step_boundaries_float_step_ends_at_horizon() -> None:
     # 0.3 / 0.1 is 2.9999999999999996 in floats; the horizon still closes the steps.
     assert step_boundaries(0.3, 0.1).tolist() == pytest.approx([0.0, 0.1, 0.2, 0.3])
     assert step_boundaries(2.5, 1.0).tolist() == [0.0, 1.0, 2.0, 2.5]
+
+
+def test_timeseries_several_ends_at_step_start_peak_zero() -> None:
+    # Three invocations [0, 60): in step [60, 120) nothing is in flight at any
+    # instant, so its peak is 0 (not the passing levels 2 and 1 at t=60).
+    run = records(["fn"], [Inv(0, 0.0, 60.0) for _ in range(3)], horizon_s=120.0)
+    frame = timeseries(run, 60.0, dense=True)
+    second = frame[(frame["t_s"] == 60.0) & (frame["function"] == "fn")]
+    assert second["max_concurrency"].tolist() == [0]
+    first = frame[(frame["t_s"] == 0.0) & (frame["function"] == "fn")]
+    assert first["max_concurrency"].tolist() == [3]
+
+
+@pytest.mark.parametrize(
+    ("horizon_s", "step_s", "expected"),
+    [
+        (2.1, 0.7, [0.0, 0.7, 1.4, 2.1]),  # 3 x 0.7 is 2.0999999999999996 in floats
+        (0.5, 0.1, [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]),  # 3 x 0.1 must read 0.3
+    ],
+)
+def test_step_boundaries_decimal_multiples_exact(horizon_s, step_s, expected) -> None:
+    assert step_boundaries(horizon_s, step_s).tolist() == expected

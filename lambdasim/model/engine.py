@@ -22,6 +22,13 @@ from typing import Any
 import simpy
 from simpy.events import NORMAL
 
+# Priority of arrivals on the queue: after every ordinary event (SimPy's URGENT 0 and
+# NORMAL 1) due at the same instant. An invocation that ends, or an instance whose
+# keep-alive runs out, at the very instant a request arrives is gone before that
+# request is dispatched, whatever order they were scheduled in (intervals are
+# half-open, as in the reports).
+ARRIVAL = 2
+
 
 class Call:
     """An event that only runs callbacks: what `Engine.call_at` schedules.
@@ -43,13 +50,20 @@ class Engine(simpy.Environment):
     """The simulation clock and event queue of one run (seconds)."""
 
     def call_at(
-        self, time_s: float, callback: Callable[[Call], None], value: Any = None
+        self,
+        time_s: float,
+        callback: Callable[[Call], None],
+        value: Any = None,
+        priority: int = NORMAL,
     ) -> None:
-        """Run `callback(event)` at absolute time `time_s` (not before now)."""
+        """Run `callback(event)` at absolute time `time_s` (not before now).
+
+        At equal times, lower `priority` runs first, then first scheduled first.
+        """
         if time_s < self._now:
             raise ValueError(f"cannot schedule at {time_s} before now {self._now}")
         # SimPy types its queue entries as Events; a Call quacks like one (above).
-        entry: Any = (time_s, NORMAL, next(self._eid), Call(callback, value))
+        entry: Any = (time_s, priority, next(self._eid), Call(callback, value))
         heappush(self._queue, entry)
 
     def advance_to(self, time_s: float) -> bool:
@@ -57,8 +71,8 @@ class Engine(simpy.Environment):
 
         Returns:
             True if the clock now reads `time_s`; False if an event is due at or
-            before `time_s` (the caller must schedule instead, so that event runs
-            first and ties keep SimPy's first-scheduled-first-run order).
+            before `time_s` (the caller must schedule instead, at `ARRIVAL`
+            priority, so that event runs first).
         """
         queue = self._queue
         if queue and queue[0][0] <= time_s:

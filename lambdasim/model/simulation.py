@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from lambdasim.model.config import AccountConfig, FunctionConfig, ScaleUpScope
-from lambdasim.model.engine import Call, Engine
+from lambdasim.model.engine import ARRIVAL, Call, Engine
 from lambdasim.model.platform import (
     Account,
     Function,
@@ -379,7 +379,7 @@ class _ArrivalDriver:
     def start(self) -> None:
         """Schedule the first arrival."""
         if self._load() and self._times[0] < self._sim.horizon_s:
-            self._sim.env.call_at(self._times[0], self._fire)
+            self._sim.env.call_at(self._times[0], self._fire, priority=ARRIVAL)
 
     def _load(self) -> bool:
         for chunk in self._chunks:
@@ -430,5 +430,5 @@ class _ArrivalDriver:
                 return
             if not env.advance_to(arrival_s):
                 self._next = index
-                env.call_at(arrival_s, self._fire)
+                env.call_at(arrival_s, self._fire, priority=ARRIVAL)
                 return

@@ -126,7 +126,15 @@ def step_peaks(events: Events, boundaries_s: FloatArray) -> IntArray:
     if n_steps == 0:
         return np.zeros((n_groups, 0), dtype=np.int64)
     step = np.searchsorted(boundaries_s, events.time_s, side="right") - 1
-    inside = (step >= 0) & (step < n_steps)
+    # Only the level after the last event of an instant is ever in effect: the
+    # levels between several ends at one instant never exist (half-open intervals).
+    time_s, group = events.time_s, events.group
+    is_last_at_instant = (
+        np.r_[(time_s[1:] != time_s[:-1]) | (group[1:] != group[:-1]), True]
+        if time_s.size
+        else np.zeros(0, dtype=bool)
+    )
+    inside = (step >= 0) & (step < n_steps) & is_last_at_instant
     key = events.group[inside].astype(np.int64) * n_steps + step[inside]
     level = events.level[inside]
     size = n_groups * n_steps

@@ -52,8 +52,12 @@ def step_boundaries(horizon_s: float, step_s: float) -> FloatArray:
     """
     if not (math.isfinite(step_s) and step_s > 0):
         raise ValueError(f"step_s is {step_s}; expected a finite number > 0")
-    starts = np.arange(math.ceil(horizon_s / step_s), dtype=np.float64) * step_s
-    starts = starts[starts < horizon_s]
+    # Rounded to the nanosecond, so that 3 x 0.1 is 0.3 and an arrival at 0.3 s falls
+    # in the step that starts there.
+    starts = np.round(np.arange(math.ceil(horizon_s / step_s)) * step_s, 9)
+    # A start within rounding error of the horizon is the horizon itself (2.1 is
+    # three steps of 0.7, though 3 * 0.7 = 2.0999999999999996).
+    starts = starts[starts < horizon_s * (1.0 - 1e-12)]
     return np.append(starts, max(float(horizon_s), 0.0))
 
 
