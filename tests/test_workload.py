@@ -560,3 +560,15 @@ def test_replay_function_names_streams_first_appearance(tmp_path: Path):
     trace = write_csv(tmp_path / "t.csv", "timestamp,fn\n1,b\n2,a\n3,b\n4,c\n")
 
     assert replay_function_names(trace, "fn") == ["b", "a", "c"]
+
+
+def test_piecewise_ramp_down_to_zero_arrivals_sorted_and_inside_segments():
+    # A ramp from 50/s to 0 over 100 s: about 2,500 arrivals, all in [0, 100), sorted,
+    # including those pushed to the very end of the ramp by rounding.
+    source = PiecewiseRateSource(0, [(0.0, 50.0), (100.0, 0.0)], "linear")
+    times = np.concatenate(
+        [c.time_s for c in source.chunks(200.0, np.random.default_rng(11))]
+    )
+    assert np.all(np.diff(times) >= 0)
+    assert times.min() >= 0.0 and times.max() < 100.0
+    assert times.size == pytest.approx(2500, abs=4 * 2500**0.5)

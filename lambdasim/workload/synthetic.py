@@ -193,10 +193,11 @@ class PiecewiseRateSource:
         slope = self._slope_per_s2[segment]
         # Root of rate*x + slope*x**2/2 = excess in the cancellation-free form, which
         # also covers slope == 0 (a step) without a special case.
+        # At the end of a ramp down to zero the discriminant is 0 and rounding can
+        # make it slightly negative: clamp it, or the root would be NaN.
+        discriminant = np.maximum(rate * rate + 2.0 * slope * excess, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            offset_s = (
-                2.0 * excess / (rate + np.sqrt(rate * rate + 2.0 * slope * excess))
-            )
+            offset_s = 2.0 * excess / (rate + np.sqrt(discriminant))
         widths_s = np.append(np.diff(self._break_s), np.inf)
         offset_s = np.minimum(np.nan_to_num(offset_s), widths_s[segment])
         return np.asarray(self._break_s[segment] + offset_s, dtype=np.float64)
