@@ -10,13 +10,13 @@ The public API for notebooks and scripts::
 
 import logging
 
-__version__ = "0.1.0"
+from lambdasim._version import __version__
+from lambdasim.errors import ScenarioError, SimulatorError, TraceFormatError
+from lambdasim.runner import RunResult, simulate
+from lambdasim.scenario import Scenario, load_scenario, validate_scenario
 
+# A library adds only a NullHandler; the CLI (or the user) configures logging.
 logging.getLogger(__name__).addHandler(logging.NullHandler())
-
-from lambdasim.errors import ScenarioError, SimulatorError, TraceFormatError  # noqa: E402
-from lambdasim.runner import RunResult, simulate  # noqa: E402
-from lambdasim.scenario import Scenario, load_scenario, validate_scenario  # noqa: E402
 
 __all__ = [
     "RunResult",

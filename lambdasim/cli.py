@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from lambdasim import __version__
+from lambdasim._version import __version__
 from lambdasim.errors import OutputError, SimulatorError
 from lambdasim.report.table import format_summary
 from lambdasim.runner import simulate

@@ -19,7 +19,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from lambdasim import __version__, pricing
+from lambdasim import pricing
+from lambdasim._version import __version__
 from lambdasim.distributions import (
     ConstantSpec,
     EmpiricalSpec,
