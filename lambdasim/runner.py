@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from lambdasim.model import (
     ScaleUpRule,
     Simulation,
 )
-from lambdasim.model.config import memory_scale_factor
+from lambdasim.model.config import legacy_scale_up_rule, memory_scale_factor
 from lambdasim.randomness import Purpose, stream
 from lambdasim.report.summary import summarise
 from lambdasim.report.timeseries import timeseries
@@ -394,11 +394,20 @@ class _Offset:
 
 def _account(spec: schema.AccountSpec) -> AccountConfig:
     scaling = spec.scaling
-    rule = (
-        ScaleUpRule(burst=scaling.burst, refill_per_s=scaling.refill_per_s)
-        if scaling.rule == "per-function"
-        else None
-    )
+    rule: ScaleUpRule | None
+    if scaling.rule == "none":
+        rule = None
+    else:
+        rule = (
+            legacy_scale_up_rule(spec.region)
+            if scaling.rule == "account-legacy"
+            else ScaleUpRule()
+        )
+        rule = replace(
+            rule,
+            burst=float(scaling.burst) if scaling.burst is not None else rule.burst,
+            refill_per_s=scaling.refill_per_s or rule.refill_per_s,
+        )
     return AccountConfig(
         concurrency_limit=spec.concurrency_limit,
         unreserved_minimum=spec.unreserved_minimum,

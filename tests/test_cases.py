@@ -87,3 +87,40 @@ def test_case_b6_steady_traffic_keeps_cold_starts_under_one_percent():
     summary = _summary(records)["total"]
     assert summary["invocations"] > 40_000
     assert summary["cold_start_rate"] < 0.01
+
+
+def test_legacy_account_rule_two_functions_share_one_burst():
+    # Before 2023-11 the burst (3,000 in us-east-1) and the +500/min belonged to the
+    # account: two functions each offered 2,000 req/s of long calls are served
+    # 3,000 + 500/60 * t instances between them, not 3,000 each.
+    from lambdasim.model.config import legacy_scale_up_rule
+
+    account = AccountConfig(
+        concurrency_limit=20_000, scale_up=legacy_scale_up_rule("us-east-1")
+    )
+    times = np.repeat(np.arange(0.0, 60.0, 1 / 2000.0), 2)
+    targets = np.tile([0, 1], times.size // 2)
+    records = run_model(
+        [function("a", duration_s=900.0), function("b", duration_s=900.0)],
+        arrivals(times, targets),
+        horizon_s=60.0,
+        account=account,
+    )
+    inv = records.invocations
+    served = inv["status"] == 0
+    assert np.count_nonzero(served & (inv["arrival_s"] <= 60.0)) == pytest.approx(
+        3000 + 500, abs=2
+    )
+    # Both functions got part of the one burst.
+    per_function = np.bincount(inv["function_index"][served], minlength=2)
+    assert per_function.sum() == pytest.approx(3500, abs=2)
+    assert per_function.min() > 1000
+
+
+def test_legacy_burst_by_region_from_the_2023_docs():
+    from lambdasim.model.config import legacy_scale_up_rule
+
+    assert legacy_scale_up_rule("us-east-1").burst == 3000
+    assert legacy_scale_up_rule("eu-central-1").burst == 1000
+    assert legacy_scale_up_rule("sa-east-1").burst == 500
+    assert legacy_scale_up_rule("us-east-1").refill_per_s * 60 == pytest.approx(500)

@@ -228,3 +228,14 @@ def test_source_without_arrivals_in_horizon_warns(caplog):
         result = lambdasim.simulate(scenario(workload=burst_late))
     assert result.summary["total"]["invocations"] == 2
     assert "workload[1] (burst) produced no arrival before the horizon" in caplog.text
+
+
+def test_scaling_rule_account_legacy_uses_region_burst_unless_given():
+    from lambdasim.runner import _account
+
+    legacy = scenario(account={"scaling": {"rule": "account-legacy"}})
+    assert _account(legacy.account).scale_up.burst == 3000
+    custom = scenario(account={"scaling": {"rule": "account-legacy", "burst": 42}})
+    assert _account(custom.account).scale_up.burst == 42
+    current = scenario(account={"scaling": {"rule": "per-function"}})
+    assert _account(current.account).scale_up.burst == 1000

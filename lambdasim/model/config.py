@@ -30,6 +30,22 @@ class ScaleUpScope(enum.Enum):
     """Whether the scale-up budget belongs to each function or to the whole account."""
 
     FUNCTION = "function"
+    ACCOUNT = "account"
+
+
+# The rule in force from 2017 to 2023-11: an account-wide burst, by Region, then
+# +500 instances per minute (Lambda Developer Guide, "Lambda function scaling",
+# 2023-10 snapshot; us-east-2 joined the 1,000 group in later versions).
+LEGACY_BURST_BY_REGION: dict[str, int] = {
+    "us-west-2": 3000,
+    "us-east-1": 3000,
+    "eu-west-1": 3000,
+    "ap-northeast-1": 1000,
+    "eu-central-1": 1000,
+    "us-east-2": 1000,
+}
+LEGACY_BURST_OTHER_REGIONS = 500
+LEGACY_REFILL_PER_S = 500.0 / 60.0
 
 
 @dataclass(frozen=True)
@@ -38,7 +54,8 @@ class ScaleUpRule:
 
     The current rule (since 2023-11-26) gives each function 1,000 new execution
     environments every 10 s, refilled continuously, with unused budget capped at
-    1,000 (AWS Lambda docs, "Lambda scaling behavior").
+    1,000 (AWS Lambda docs, "Lambda scaling behavior"). The legacy rule shares one
+    bucket across the account (`legacy_scale_up_rule`).
 
     Attributes:
         burst: Bucket size: new instances available at once after a quiet period.
@@ -130,3 +147,15 @@ def memory_scale_factor(
     speed_reference = min(cpu_share_vcpus(reference_memory_mb), threads)
     speed = min(cpu_share_vcpus(memory_mb), threads)
     return cpu_fraction * speed_reference / speed + (1.0 - cpu_fraction)
+
+
+def legacy_scale_up_rule(region: str) -> ScaleUpRule:
+    """Return the pre-2023-11 account-wide scale-up rule of `region`.
+
+    >>> legacy_scale_up_rule("eu-west-3").burst
+    500.0
+    """
+    burst = LEGACY_BURST_BY_REGION.get(region, LEGACY_BURST_OTHER_REGIONS)
+    return ScaleUpRule(
+        burst=float(burst), refill_per_s=LEGACY_REFILL_PER_S, scope=ScaleUpScope.ACCOUNT
+    )

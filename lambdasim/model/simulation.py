@@ -78,12 +78,19 @@ class Simulation:
         self.seed = seed
         total_reserved = sum(c.reserved_concurrency or 0 for c in functions)
         self.account = Account(account, total_reserved)
+        rule = account.scale_up
+        # The legacy rule's budget is one bucket shared by every function.
+        shared = (
+            TokenBucket(rule)
+            if rule is not None and rule.scope is ScaleUpScope.ACCOUNT
+            else None
+        )
         self.functions = [
             Function(
                 index,
                 config,
                 self._streams(config.name),
-                self._bucket(account),
+                shared or (TokenBucket(rule) if rule is not None else None),
             )
             for index, config in enumerate(functions)
         ]
@@ -106,15 +113,6 @@ class Simulation:
             "lifetime": stream(seed, name, Purpose.LIFETIME),
             "dispatch": stream(seed, name, Purpose.DISPATCH),
         }
-
-    @staticmethod
-    def _bucket(account: AccountConfig) -> TokenBucket | None:
-        rule = account.scale_up
-        if rule is None:
-            return None
-        if rule.scope is not ScaleUpScope.FUNCTION:
-            raise ValueError(f"unsupported scale-up scope {rule.scope}")
-        return TokenBucket(rule)
 
     def _bind_recorders(self) -> None:
         # Bound `append`s of the columns, looked up once: recording is on the hot path.

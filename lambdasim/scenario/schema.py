@@ -66,12 +66,17 @@ class ScalingRule(_Strict):
     Attributes:
         rule: ``per-function``: each function gets `burst` new instances at once
             and `refill_per_s` more per second (the rule since 2023-11-26: 1,000
-            per 10 s). ``none``: no limit on the rate of new instances.
+            per 10 s). ``account-legacy``: the rule from 2017 to 2023-11, one
+            budget shared by the whole account: a burst of 3,000, 1,000 or 500 by
+            Region, then +500 per minute. ``none``: no limit on the rate of new
+            instances.
+        burst: Bucket size; defaults to the rule's (1,000, or the Region's burst).
+        refill_per_s: Refill rate; defaults to the rule's (100/s, or 500/min).
     """
 
-    rule: Literal["per-function", "none"] = "per-function"
-    burst: int = Field(default=1000, ge=1)
-    refill_per_s: float = Field(default=100.0, gt=0)
+    rule: Literal["per-function", "account-legacy", "none"] = "per-function"
+    burst: int | None = Field(default=None, ge=1)
+    refill_per_s: float | None = Field(default=None, gt=0)
 
 
 class AccountSpec(_Strict):
