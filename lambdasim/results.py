@@ -56,6 +56,7 @@ class ReapReason(enum.IntEnum):
     ALIVE = 0
     KEEP_ALIVE = 1
     MAX_LIFETIME = 2
+    INIT_FAILED = 3
 
 
 # Column name -> array.array typecode. Order is the order of the output tables.

@@ -428,6 +428,8 @@ def _function_config(function: ResolvedFunction) -> FunctionConfig:
         max_lifetime=spec.max_lifetime.sampler() if spec.max_lifetime else None,
         reserved_concurrency=spec.reserved_concurrency,
         dispatch=spec.dispatch,
+        error_probability=spec.error_probability,
+        crash_probability=spec.crash_probability,
     )
 
 

@@ -124,3 +124,31 @@ def test_legacy_burst_by_region_from_the_2023_docs():
     assert legacy_scale_up_rule("eu-central-1").burst == 1000
     assert legacy_scale_up_rule("sa-east-1").burst == 500
     assert legacy_scale_up_rule("us-east-1").refill_per_s * 60 == pytest.approx(500)
+
+
+def test_case_a4_inits_over_limit_pin_account_concurrency_and_throttle_others():
+    # Case A4: inits of 12-18 s against the 10 s limit, a function timeout below
+    # that: every cold start ends as init_error after 10 s + the timeout, each
+    # occupying concurrency that long. At 100 calls/s the account's 1,000 fill up
+    # within about 10 s, and an unrelated healthy function is throttled.
+    from dataclasses import replace
+
+    broken = replace(
+        function("nlp", duration_s=0.5, timeout_s=10.0),
+        init=UniformSpec(low=12.0, high=18.0).sampler(),
+    )
+    healthy = function("api", duration_s=0.1)
+    times = np.arange(0.0, 60.0, 0.01)
+    targets = np.where(np.arange(times.size) % 10 == 0, 1, 0)  # 10 % to "api"
+    records = run_model(
+        [broken, healthy],
+        arrivals(times, targets),
+        horizon_s=60.0,
+        account=AccountConfig(concurrency_limit=1000, scale_up=None),
+    )
+    summary = _summary(records)
+    nlp, api = summary["functions"]["nlp"], summary["functions"]["api"]
+    assert nlp["ok"] == 0
+    assert nlp["errors"] == nlp["completed"] > 0
+    assert summary["total"]["max_concurrency"] == 1000
+    assert api["throttles_by_reason"]["account_concurrency"] > 0

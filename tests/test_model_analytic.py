@@ -124,3 +124,29 @@ def test_step_of_5000_reaches_5000_instances_within_one_refill_step_of_40_s():
     # The 5,000th instance appears at (5000 - 1000) / 100 = 40 s (+- one token).
     assert created[4999] == pytest.approx(40.0, abs=0.02)
     assert created[999] == pytest.approx(1.0, abs=0.01)  # demand-bound: 1000/s
+
+
+def test_error_and_crash_probabilities_give_their_share_of_errors():
+    # 10 % errors + 5 % crashes over ~20,000 calls: 15 % errors, within 4 standard
+    # deviations of a binomial proportion (4 * sqrt(0.15 * 0.85 / 20000) = 0.01).
+    from dataclasses import replace
+
+    fn = replace(
+        function(duration_s=0.05, keep_alive_s=1e6),
+        error_probability=0.10,
+        crash_probability=0.05,
+    )
+    records = run_model(
+        [fn],
+        _poisson(20.0, 1000.0),
+        horizon_s=1000.0,
+        account=AccountConfig(concurrency_limit=1000, scale_up=None),
+    )
+    summary = _summary(records)["total"]
+    share = summary["errors"] / summary["invocations"]
+    assert summary["invocations"] > 19_000
+    assert share == pytest.approx(0.15, abs=0.01)
+    # Crashes reset instances: about 5 % of calls find their instance cold again.
+    assert summary["cold_starts"] / summary["invocations"] == pytest.approx(
+        0.05, abs=0.01
+    )

@@ -51,19 +51,22 @@ def test_lifecycle_cold_warm_reap_then_cold_again():
 
 def test_timeout_resets_instance_next_invocation_reinitialises():
     # Handler 5 s against a 2 s timeout: ends at 0.5 + 2 = 2.5 as a timeout; the
-    # instance survives but the next invocation on it (t=3) runs INIT again (0.5 s)
-    # and again times out at 3 + 0.5 + 2 = 5.5.
+    # instance survives but the next invocation on it (t=3) runs INIT again inside
+    # its invoke phase, so the 0.5 s re-init counts against its 2 s: it times out
+    # at 3 + 2 = 5.0, its Duration 2 s and no INIT phase of its own.
     fn = function(duration_s=5.0, init_s=0.5, timeout_s=2.0, keep_alive_s=100.0)
     events, records = trace_of([fn], [0.0, 3.0], horizon_s=110.0)
     assert events == [
         (0.0, "cold_start", 0),
         (2.5, "end", 0),
         (3.0, "cold_start", 0),
-        (5.5, "end", 0),
-        (105.5, "reaped", 0),
+        (5.0, "end", 0),
+        (105.0, "reaped", 0),
     ]
     assert list(records.invocations["status"]) == [Status.TIMEOUT, Status.TIMEOUT]
     assert list(records.invocations["duration_s"]) == [2.0, 2.0]
+    assert list(records.invocations["init_s"]) == [0.5, 0.0]
+    assert list(records.invocations["is_cold"]) == [1, 1]
 
 
 def test_reserved_concurrency_one_second_simultaneous_call_throttled():
@@ -213,3 +216,57 @@ def test_keep_alive_expiring_at_arrival_instant_reaps_first():
     mixed = run_model([f, g], arrivals([0.0, 1.5, 2.0], [0, 1, 0]), horizon_s=5.0)
     assert list(alone.invocations["is_cold"]) == [1, 1]
     assert list(mixed.invocations["is_cold"]) == [1, 1, 1]
+
+
+def test_init_over_limit_fails_at_10_s_and_reruns_inside_invoke():
+    # INIT takes 12 s against the 10 s limit: the INIT phase fails at 10 s, INIT runs
+    # again inside the invoke phase (12 s) and the handler (1 s) follows: the call
+    # ends at 10 + 12 + 1 = 23 s, ok, with Init Duration 10 s and Duration 13 s.
+    fn = function(duration_s=1.0, init_s=12.0, timeout_s=30.0)
+    events, records = trace_of([fn], [0.0], horizon_s=1.0)
+    assert events == [(0.0, "cold_start", 0), (23.0, "end", 0)]
+    inv = records.invocations
+    assert (inv["init_s"][0], inv["duration_s"][0], inv["status"][0]) == (
+        10.0,
+        13.0,
+        Status.OK,
+    )
+
+
+def test_init_over_limit_and_over_timeout_is_init_error_and_instance_discarded():
+    # INIT 15 s, timeout 5 s: the INIT phase fails at 10 s, the re-run inside the
+    # invoke is stopped by the 5 s timeout: init_error at 15 s; the environment is
+    # not reused, so the next call at 20 s starts a new instance.
+    fn = function(duration_s=1.0, init_s=15.0, timeout_s=5.0)
+    events, records = trace_of([fn], [0.0, 20.0], horizon_s=40.0)
+    assert events[:4] == [
+        (0.0, "cold_start", 0),
+        (15.0, "end", 0),
+        (15.0, "reaped", 0),
+        (20.0, "cold_start", 1),
+    ]
+    assert list(records.invocations["status"]) == [Status.INIT_ERROR] * 2
+    assert records.instances["reap_reason"][0] == ReapReason.INIT_FAILED
+
+
+def test_error_probability_one_fails_part_way_and_keeps_instance_warm():
+    from dataclasses import replace
+
+    fn = replace(function(duration_s=2.0), error_probability=1.0)
+    _, records = trace_of([fn], [0.0, 10.0], horizon_s=20.0)
+    inv = records.invocations
+    assert list(inv["status"]) == [Status.ERROR, Status.ERROR]
+    assert list(inv["is_cold"]) == [1, 0]  # the instance survived the error
+    assert all(0.0 <= d <= 2.0 for d in inv["duration_s"])
+
+
+def test_crash_resets_instance_next_invocation_reinitialises():
+    from dataclasses import replace
+
+    fn = replace(function(duration_s=2.0, init_s=0.5), crash_probability=1.0)
+    _, records = trace_of([fn], [0.0, 10.0], horizon_s=20.0)
+    inv = records.invocations
+    assert list(inv["status"]) == [Status.ERROR, Status.ERROR]
+    assert list(inv["instance_id"]) == [0, 0]
+    assert list(inv["is_cold"]) == [1, 1]  # re-initialised after the crash
+    assert inv["init_s"][1] == 0.0  # ... inside its invoke phase

@@ -100,6 +100,14 @@ class FunctionConfig:
         max_lifetime: Age at which an instance is retired, or None for no cap.
         reserved_concurrency: Reserved concurrency (floor and cap), or None.
         dispatch: Which idle instance takes a warm start.
+        error_probability: Chance that an invocation fails (status error) part way
+            through its handler; the instance survives.
+        crash_probability: Chance that an invocation crashes its instance part way
+            through (status error); the instance is reset, so the next invocation
+            on it re-initialises within its own timeout.
+        init_limit_s: Cap on an on-demand INIT phase (10 s on AWS): an INIT that
+            runs longer fails at the cap and is run again inside the first invoke,
+            bounded by the function timeout (a "suppressed" init).
     """
 
     name: str
@@ -112,6 +120,9 @@ class FunctionConfig:
     max_lifetime: Sampler | None = None
     reserved_concurrency: int | None = None
     dispatch: DispatchPolicy = DispatchPolicy.MRU
+    error_probability: float = 0.0
+    crash_probability: float = 0.0
+    init_limit_s: float = 10.0
 
 
 def cpu_share_vcpus(memory_mb: float) -> float:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from lambdasim.distributions import BlockSampler
+from lambdasim.distributions import BlockSampler, UniformSpec
 from lambdasim.model.config import (
     AccountConfig,
     DispatchPolicy,
@@ -34,6 +34,7 @@ class InstanceState(enum.IntEnum):
 
 
 _IDLE = InstanceState.IDLE
+_UNIT_UNIFORM = UniformSpec(low=0.0, high=1.0).sampler()
 
 
 class Instance:
@@ -47,8 +48,10 @@ class Instance:
         ready_s: When its first INIT finished (NaN until then).
         reap_at_s: While idle: when its keep-alive runs out.
         retire_at_s: When it reaches its maximum lifetime (inf without a cap).
-        needs_init: True after a timeout or crash reset: the next invocation
-            re-runs INIT on this instance.
+        needs_init: True until its first INIT, and after a timeout or crash reset:
+            the next invocation on it runs INIT (after a reset, inside the invoke).
+        is_broken: Its INIT never completed within the limits: it is reaped when
+            the invocation that tried ends.
         reap_timer_s: When its effective reap-check event fires (inf if none).
         invocations: Invocations it has served (or is serving).
     """
@@ -62,6 +65,7 @@ class Instance:
         "reap_at_s",
         "retire_at_s",
         "needs_init",
+        "is_broken",
         "reap_timer_s",
         "invocations",
     )
@@ -77,6 +81,7 @@ class Instance:
         self.reap_at_s = math.inf
         self.retire_at_s = retire_at_s
         self.needs_init = True
+        self.is_broken = False
         self.reap_timer_s = math.inf
         self.invocations = 0
 
@@ -243,6 +248,11 @@ class Function:
         "keep_alive",
         "max_lifetime",
         "timeout_s",
+        "init_limit_s",
+        "has_failures",
+        "crash_probability",
+        "failure_probability",
+        "failures",
         "_live",
     )
 
@@ -266,6 +276,11 @@ class Function:
         self.pool = WarmPool(config.dispatch, streams["dispatch"])
         self.bucket = bucket
         self.timeout_s = config.timeout_s
+        self.init_limit_s = config.init_limit_s
+        self.crash_probability = config.crash_probability
+        self.failure_probability = config.crash_probability + config.error_probability
+        self.has_failures = self.failure_probability > 0.0
+        self.failures = BlockSampler(_UNIT_UNIFORM, streams["errors"])
         self.duration = BlockSampler(config.duration, streams["duration"])
         self.init = BlockSampler(config.init, streams["init"])
         self.platform_overhead = BlockSampler(

@@ -112,6 +112,7 @@ class Simulation:
             "keep_alive": stream(seed, name, Purpose.KEEP_ALIVE),
             "lifetime": stream(seed, name, Purpose.LIFETIME),
             "dispatch": stream(seed, name, Purpose.DISPATCH),
+            "errors": stream(seed, name, Purpose.ERRORS),
         }
 
     def _bind_recorders(self) -> None:
@@ -181,30 +182,30 @@ class Simulation:
             overhead_s = function.platform_overhead.next()
         else:
             overhead_s = 0.0
+        if duration_s is None:
+            duration_s = function.duration.next()
         if instance.needs_init:
-            # A new instance, or one reset by a timeout: INIT runs before the handler.
-            # Assumption A-07: INIT runs as long as its draw (no 10 s limit yet).
             is_cold = True
-            init_s = function.init.next()
-            instance.needs_init = False
-            instance.state = _INITIALISING
-            if instance.ready_s != instance.ready_s:  # NaN: first INIT of this instance
-                instance.ready_s = now + overhead_s + init_s
+            init_s, reinit_s = self._initialise(function, instance, now + overhead_s)
         else:
             is_cold = False
-            init_s = 0.0
+            init_s = reinit_s = 0.0
             instance.state = _BUSY
         start_s = now + overhead_s + init_s
 
-        if duration_s is None:
-            duration_s = function.duration.next()
+        # The invoke phase (what REPORT calls Duration): a suppressed INIT, if any,
+        # then the handler, all bounded by the function timeout.
+        run_s = reinit_s + duration_s
         status = _OK
-        if duration_s > function.timeout_s:
-            # Assumption A-06. The handler is stopped at the timeout and the
-            # environment is reset, so the next invocation on it runs INIT again.
-            duration_s = function.timeout_s
-            status = _TIMEOUT
+        if run_s > function.timeout_s:
+            # Assumption A-06: stopped at the timeout, the environment is reset.
+            status = _INIT_ERROR if reinit_s >= function.timeout_s else _TIMEOUT
+            run_s = function.timeout_s
             instance.needs_init = True
+            instance.is_broken = status == _INIT_ERROR
+        elif function.has_failures:
+            status, run_s = self._draw_failure(function, instance, reinit_s, duration_s)
+        duration_s = run_s
         end_s = start_s + duration_s
 
         function.concurrency += 1
@@ -225,6 +226,46 @@ class Simulation:
         self.env.call_at(end_s, self._complete, instance)
         if self._is_tracing:
             self._trace(now, "cold_start" if is_cold else "warm_start", instance.id)
+
+    def _initialise(
+        self, function: Function, instance: Instance, init_start_s: float
+    ) -> tuple[float, float]:
+        """Run INIT for a cold start; return (INIT phase, INIT inside the invoke).
+
+        A new instance runs the INIT phase, capped at the INIT limit: one that runs
+        longer fails at the limit and INIT runs again at the start of the invoke
+        phase, where it counts against the function timeout (Lambda's suppressed
+        init). An instance reset by a timeout or crash re-initialises inside the
+        invoke phase too.
+        """
+        instance.needs_init = False
+        instance.state = _INITIALISING
+        if instance.invocations:
+            return 0.0, function.init.next()
+        init_s = function.init.next()
+        if init_s > function.init_limit_s:
+            return function.init_limit_s, function.init.next()
+        instance.ready_s = init_start_s + init_s
+        return init_s, 0.0
+
+    def _draw_failure(
+        self,
+        function: Function,
+        instance: Instance,
+        reinit_s: float,
+        duration_s: float,
+    ) -> tuple[int, float]:
+        """Decide whether the handler fails; return (status, invoke-phase time).
+
+        A failure happens at a uniformly drawn point of the handler's duration. A
+        crash also resets the instance; a plain error leaves it warm.
+        """
+        draw = function.failures.next()
+        if draw >= function.failure_probability:
+            return _OK, reinit_s + duration_s
+        if draw < function.crash_probability:
+            instance.needs_init = True
+        return _ERROR, reinit_s + duration_s * function.failures.next()
 
     def _throttle(
         self, function: Function, now: float, invocation_type: int, reason: int
@@ -263,6 +304,9 @@ class Simulation:
         now = self.env.now
         if self._is_tracing:
             self._trace(now, "end", instance.id)
+        if instance.is_broken:
+            self._reap(instance, now, ReapReason.INIT_FAILED)
+            return
         if now >= instance.retire_at_s - _TIME_EPS_S:
             self._reap(instance, now, ReapReason.MAX_LIFETIME)
             return
@@ -340,6 +384,8 @@ _IDLE = InstanceState.IDLE
 _BUSY = InstanceState.BUSY
 _INITIALISING = InstanceState.INITIALISING
 _OK = int(Status.OK)
+_ERROR = int(Status.ERROR)
+_INIT_ERROR = int(Status.INIT_ERROR)
 _TIMEOUT = int(Status.TIMEOUT)
 _THROTTLED = int(Status.THROTTLED)
 _ACCOUNT = int(ThrottleReason.ACCOUNT_CONCURRENCY)

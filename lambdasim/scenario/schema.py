@@ -181,10 +181,18 @@ class _FunctionSettings(_Strict):
     keep_alive: DistributionField = DEFAULT_KEEP_ALIVE
     max_lifetime: DistributionField | None = DEFAULT_MAX_LIFETIME
     dispatch: DispatchPolicy = DispatchPolicy.MRU
+    error_probability: float = Field(default=0.0, ge=0.0, le=1.0)
+    crash_probability: float = Field(default=0.0, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _known_init(self) -> _FunctionSettings:
         _check_init(self.runtime, self.package_type, self.architecture, self.init)
+        failure_probability = self.error_probability + self.crash_probability
+        if failure_probability > 1.0:
+            raise ValueError(
+                "error_probability + crash_probability is "
+                f"{failure_probability:g}; expected at most 1"
+            )
         return self
 
 
