@@ -48,6 +48,7 @@ class ThrottleReason(enum.IntEnum):
     ACCOUNT_CONCURRENCY = 1
     RESERVED_CONCURRENCY = 2
     SCALE_UP_RATE = 3
+    REQUEST_RATE = 4
 
 
 class ReapReason(enum.IntEnum):

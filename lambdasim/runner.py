@@ -408,10 +408,17 @@ def _account(spec: schema.AccountSpec) -> AccountConfig:
             burst=float(scaling.burst) if scaling.burst is not None else rule.burst,
             refill_per_s=scaling.refill_per_s or rule.refill_per_s,
         )
+    quota = spec.request_rate_quota
     return AccountConfig(
         concurrency_limit=spec.concurrency_limit,
         unreserved_minimum=spec.unreserved_minimum,
         scale_up=rule,
+        # AWS: invoke requests per second per Region = 10 x the concurrency quota.
+        request_rate_per_s=(
+            10.0 * spec.concurrency_limit
+            if quota == "auto"
+            else (None if quota == "none" else float(quota))
+        ),
     )
 
 

@@ -152,3 +152,20 @@ def test_case_a4_inits_over_limit_pin_account_concurrency_and_throttle_others():
     assert nlp["errors"] == nlp["completed"] > 0
     assert summary["total"]["max_concurrency"] == 1000
     assert api["throttles_by_reason"]["account_concurrency"] > 0
+
+
+def test_request_rate_quota_throttles_beyond_ten_times_concurrency_limit():
+    # AWS: invoke requests per second per Region = 10 x the concurrency quota. A
+    # limit of 10 gives 100 requests/s: 1,000 instant requests at t=0 leave 100
+    # served (one second's worth of budget), the rest throttled for request rate;
+    # 1 s later 100 more fit.
+    account = AccountConfig(
+        concurrency_limit=10_000, scale_up=None, request_rate_per_s=100.0
+    )
+    times = np.r_[np.zeros(1000), np.full(1000, 1.0)]
+    records = run_model(
+        [function(duration_s=0.001)], arrivals(times), horizon_s=2.0, account=account
+    )
+    summary = _summary(records)["total"]
+    assert summary["completed"] == 200
+    assert summary["throttles_by_reason"]["request_rate"] == 1800

@@ -160,6 +160,7 @@ def test_summarise_rates_are_fractions_of_all_invocations() -> None:
         "account_concurrency": 1,
         "reserved_concurrency": 0,
         "scale_up_rate": 1,
+        "request_rate": 0,
     }
 
 

@@ -239,3 +239,13 @@ def test_scaling_rule_account_legacy_uses_region_burst_unless_given():
     assert _account(custom.account).scale_up.burst == 42
     current = scenario(account={"scaling": {"rule": "per-function"}})
     assert _account(current.account).scale_up.burst == 1000
+
+
+def test_request_rate_quota_defaults_to_ten_times_the_concurrency_limit():
+    from lambdasim.runner import _account
+
+    assert _account(scenario().account).request_rate_per_s == 10_000
+    limited = scenario(account={"concurrency_limit": 300, "scaling": {"rule": "none"}})
+    assert _account(limited.account).request_rate_per_s == 3_000
+    off = scenario(account={"request_rate_quota": "none"})
+    assert _account(off.account).request_rate_per_s is None

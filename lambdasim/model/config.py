@@ -76,11 +76,15 @@ class AccountConfig:
         concurrency_limit: Invocations in flight (initialising or busy) allowed.
         unreserved_minimum: Concurrency that reservations may not take away.
         scale_up: The scale-up rule, or None for instant scaling.
+        request_rate_per_s: The Region's invoke request-rate quota (AWS: 10 x the
+            concurrency quota per second), or None for no quota. Enforced as a
+            bucket of one second's worth of requests, refilled continuously.
     """
 
     concurrency_limit: int = 1000
     unreserved_minimum: int = 100
     scale_up: ScaleUpRule | None = field(default_factory=ScaleUpRule)
+    request_rate_per_s: float | None = None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from lambdasim.model.config import AccountConfig, FunctionConfig, ScaleUpScope
+from lambdasim.model.config import (
+    AccountConfig,
+    FunctionConfig,
+    ScaleUpRule,
+    ScaleUpScope,
+)
 from lambdasim.model.engine import ARRIVAL, Call, Engine
 from lambdasim.model.platform import (
     Account,
@@ -78,6 +83,16 @@ class Simulation:
         self.seed = seed
         total_reserved = sum(c.reserved_concurrency or 0 for c in functions)
         self.account = Account(account, total_reserved)
+        self._requests = (
+            TokenBucket(
+                ScaleUpRule(
+                    burst=account.request_rate_per_s,
+                    refill_per_s=account.request_rate_per_s,
+                )
+            )
+            if account.request_rate_per_s is not None
+            else None
+        )
         rule = account.scale_up
         # The legacy rule's budget is one bucket shared by every function.
         shared = (
@@ -164,6 +179,10 @@ class Simulation:
         """Serve, or throttle, one invocation arriving now."""
         now = self.env.now
         account = self.account
+        requests = self._requests
+        if requests is not None and not requests.take(now):
+            self._throttle(function, now, invocation_type, _REQUEST_RATE)
+            return
         if function.is_reserved:
             if function.concurrency >= function.capacity:
                 self._throttle(function, now, invocation_type, _RESERVED)
@@ -391,6 +410,7 @@ _THROTTLED = int(Status.THROTTLED)
 _ACCOUNT = int(ThrottleReason.ACCOUNT_CONCURRENCY)
 _RESERVED = int(ThrottleReason.RESERVED_CONCURRENCY)
 _SCALE_UP = int(ThrottleReason.SCALE_UP_RATE)
+_REQUEST_RATE = int(ThrottleReason.REQUEST_RATE)
 
 
 class _ArrivalDriver:

@@ -86,6 +86,9 @@ class AccountSpec(_Strict):
     concurrency_limit: int = Field(default=1000, ge=1)
     unreserved_minimum: int = Field(default=100, ge=0)
     scaling: ScalingRule = ScalingRule()
+    # Invoke requests per second for the Region; "auto" is AWS's 10 x the
+    # concurrency limit, "none" turns the quota off.
+    request_rate_quota: Literal["auto", "none"] | Annotated[float, Field(gt=0)] = "auto"
 
     @field_validator("region")
     @classmethod
