@@ -26,6 +26,7 @@ class Purpose(enum.IntEnum):
     LIFETIME = 6
     DISPATCH = 7
     ERRORS = 8
+    RETRIES = 9
 
 
 def stable_key(name: str) -> int:

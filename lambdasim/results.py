@@ -17,7 +17,7 @@ import os
 import uuid
 from array import array
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,16 @@ INVOCATION_COLUMNS: dict[str, str] = {
     "instance_id": "q",
 }
 
+# Attempts of requests from sources whose caller retries (or has an upstream
+# timeout): which row is which attempt of which request. Rows not listed here are
+# requests of one attempt.
+ATTEMPT_COLUMNS: dict[str, str] = {
+    "row": "q",
+    "request_id": "q",
+    "attempt": "b",
+    "client_index": "h",
+}
+
 INSTANCE_COLUMNS: dict[str, str] = {
     "instance_id": "q",
     "function_index": "i",
@@ -125,12 +135,18 @@ class RunRecords:
         invocations: Invocation columns (see `INVOCATION_COLUMNS`).
         instances: Instance columns (see `INSTANCE_COLUMNS`).
         horizon_s: Length of the simulated period; arrivals fall in [0, horizon_s).
+        attempts: Attempt links of retrying callers (see `ATTEMPT_COLUMNS`); the
+            invocations get `request_id` and `attempt` columns from them.
+        upstream_timeouts_s: Per client (`client_index`), how long its caller
+            waits for a response (inf: as long as the function runs).
     """
 
     function_names: tuple[str, ...]
     invocations: dict[str, npt.NDArray[Any]]
     instances: dict[str, npt.NDArray[Any]]
     horizon_s: float
+    attempts: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
+    upstream_timeouts_s: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         inv = self.invocations
@@ -138,6 +154,17 @@ class RunRecords:
             start_s = inv["arrival_s"] + inv["platform_overhead_s"] + inv["init_s"]
             inv["start_s"] = start_s
             inv["end_s"] = start_s + inv["duration_s"]
+        if "request_id" not in inv:
+            # Every row is a request of one attempt, unless linked as a retry.
+            count = inv["arrival_s"].shape[0]
+            request_id = np.arange(count, dtype=np.int64)
+            attempt = np.ones(count, dtype=np.int8)
+            if self.attempts:
+                rows = self.attempts["row"]
+                request_id[rows] = self.attempts["request_id"]
+                attempt[rows] = self.attempts["attempt"]
+            inv["request_id"] = request_id
+            inv["attempt"] = attempt
 
     @property
     def invocation_count(self) -> int:
@@ -211,6 +238,8 @@ def invocations_frame(records: RunRecords) -> pd.DataFrame:
             "status": _labels(inv["status"], Status),
             "throttle_reason": _labels(inv["throttle_reason"], ThrottleReason),
             "instance_id": inv["instance_id"].astype(np.int64),
+            "request_id": inv["request_id"].astype(np.int64),
+            "attempt": inv["attempt"].astype(np.int64),
             "platform_overhead_ms": _ms(inv["platform_overhead_s"]),
             "init_ms": _ms(inv["init_s"]),
             "duration_ms": _ms(inv["duration_s"]),

@@ -32,6 +32,7 @@ from lambdasim.errors import ScenarioError
 from lambdasim.init_presets import find_init_preset, platform_overhead, runtime_kind
 from lambdasim.model import (
     AccountConfig,
+    ClientPolicy,
     FunctionConfig,
     ScaleUpRule,
     Simulation,
@@ -151,8 +152,8 @@ def simulate(scenario: schema.Scenario, seed: int | None = None) -> RunResult:
         seed,
     )
     simulation = Simulation(account, configs, seed=seed, horizon_s=scenario.horizon)
-    for chunks in sources:
-        simulation.add_arrivals(chunks)
+    for source in sources:
+        simulation.add_arrivals(source.chunks, source.client, source.key)
     records = simulation.run()
     logger.info("run finished: %d invocation attempts", records.invocation_count)
     add_billing_columns(
@@ -172,23 +173,48 @@ def simulate(scenario: schema.Scenario, seed: int | None = None) -> RunResult:
 # -- functions --------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _ResolvedSource:
+    chunks: Iterator[ArrivalChunk]
+    client: ClientPolicy | None
+    key: str
+
+
 def _resolve(
     scenario: schema.Scenario, seed: int
-) -> tuple[list[ResolvedFunction], list[Iterator[ArrivalChunk]]]:
+) -> tuple[list[ResolvedFunction], list[_ResolvedSource]]:
     functions = [
         ResolvedFunction(name, spec, _declared_duration(spec))
         for name, spec in scenario.functions.items()
     ]
     index = {f.name: i for i, f in enumerate(functions)}
-    sources: list[Iterator[ArrivalChunk]] = []
+    sources: list[_ResolvedSource] = []
     keys: set[str] = set()
     for position, source in enumerate(scenario.workload):
         key = _source_key(source, keys)
         rng = stream(seed, key, Purpose.ARRIVALS)
         made = _source(source, position, functions, index)
         label = f"workload[{position}] ({source.type})"
-        sources.append(_warn_if_empty(made.chunks(scenario.horizon, rng), label))
+        chunks = _warn_if_empty(made.chunks(scenario.horizon, rng), label)
+        sources.append(_ResolvedSource(chunks, _client(source), key))
     return functions, sources
+
+
+def _client(source: Any) -> ClientPolicy | None:
+    """The caller's policy of a source, or None when it neither retries nor waits."""
+    retry = getattr(source, "retry", None)
+    upstream_timeout_s = getattr(source, "upstream_timeout", None)
+    if retry is None and upstream_timeout_s is None:
+        return None
+    if retry is None:
+        return ClientPolicy(upstream_timeout_s=upstream_timeout_s)
+    return ClientPolicy(
+        max_attempts=retry.max_attempts,
+        base_delay_s=retry.base_delay,
+        max_delay_s=retry.max_delay,
+        has_jitter=retry.jitter == "full",
+        upstream_timeout_s=upstream_timeout_s,
+    )
 
 
 def _warn_if_empty(

@@ -249,3 +249,33 @@ def test_request_rate_quota_defaults_to_ten_times_the_concurrency_limit():
     assert _account(limited.account).request_rate_per_s == 3_000
     off = scenario(account={"request_rate_quota": "none"})
     assert _account(off.account).request_rate_per_s is None
+
+
+def test_retry_sdk_shorthand_and_upstream_timeout_reach_the_model():
+    from lambdasim.runner import _client
+
+    loaded = scenario(
+        workload=[
+            {"type": "poisson", "function": "fn", "rate_per_s": 1, "retry": "sdk"},
+            {
+                "type": "burst",
+                "function": "fn",
+                "at": 1,
+                "count": 1,
+                "upstream_timeout": "29s",
+            },
+        ]
+    )
+    sdk, gateway = (_client(source) for source in loaded.workload)
+    assert (sdk.max_attempts, sdk.base_delay_s, sdk.max_delay_s) == (3, 1.0, 20.0)
+    assert sdk.has_jitter and sdk.upstream_timeout_s is None
+    assert (gateway.max_attempts, gateway.upstream_timeout_s) == (1, 29.0)
+
+
+def test_retry_policy_misspelt_is_a_scenario_error():
+    with pytest.raises(lambdasim.ScenarioError, match=r"is not a retry policy"):
+        scenario(
+            workload=[
+                {"type": "poisson", "function": "fn", "rate_per_s": 1, "retry": "sdkk"}
+            ]
+        )

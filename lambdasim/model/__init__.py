@@ -2,6 +2,7 @@
 
 from lambdasim.model.config import (
     AccountConfig,
+    ClientPolicy,
     DispatchPolicy,
     FunctionConfig,
     ScaleUpRule,
@@ -11,6 +12,7 @@ from lambdasim.model.simulation import Simulation
 
 __all__ = [
     "AccountConfig",
+    "ClientPolicy",
     "DispatchPolicy",
     "FunctionConfig",
     "ScaleUpRule",

@@ -69,6 +69,43 @@ class ScaleUpRule:
 
 
 @dataclass(frozen=True)
+class ClientPolicy:
+    """How the caller of one workload source retries throttles and waits.
+
+    A throttled (429) attempt is retried after an exponential backoff with jitter,
+    as the AWS SDKs' standard retry mode does: the n-th retry waits
+    ``min(max_delay_s, base_delay_s * 2**(n - 1))``, times a uniform draw in [0, 1)
+    with full jitter. Function errors and timeouts come back as a response, not a
+    throttle, and are not retried. API Gateway does not retry (``max_attempts=1``)
+    but stops waiting at its integration timeout (29 s): the function runs on and
+    is billed.
+
+    Attributes:
+        max_attempts: Attempts in all, the first included (the SDKs' default is 3).
+        base_delay_s: Backoff base (the SDKs' standard mode: 1 s).
+        max_delay_s: Backoff cap (the SDKs' standard mode: 20 s).
+        has_jitter: Full jitter (True) or the plain exponential delay.
+        upstream_timeout_s: How long the caller waits for a response from the
+            first attempt on, or None for as long as the function runs.
+    """
+
+    max_attempts: int = 1
+    base_delay_s: float = 1.0
+    max_delay_s: float = 20.0
+    has_jitter: bool = True
+    upstream_timeout_s: float | None = None
+
+    def backoff_s(self, failed_attempt: int, draw: float) -> float:
+        """Return the wait after attempt `failed_attempt` (1-based) was throttled.
+
+        >>> ClientPolicy(max_attempts=3, has_jitter=False).backoff_s(2, draw=0.5)
+        2.0
+        """
+        delay_s = min(self.max_delay_s, self.base_delay_s * 2.0 ** (failed_attempt - 1))
+        return delay_s * draw if self.has_jitter else delay_s
+
+
+@dataclass(frozen=True)
 class AccountConfig:
     """Region-wide limits shared by all functions of one account.
 

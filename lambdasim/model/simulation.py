@@ -12,11 +12,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 
 import numpy as np
 
+from lambdasim.distributions import BlockSampler, UniformSpec
 from lambdasim.model.config import (
     AccountConfig,
+    ClientPolicy,
     FunctionConfig,
     ScaleUpRule,
     ScaleUpScope,
@@ -31,6 +34,7 @@ from lambdasim.model.platform import (
 )
 from lambdasim.randomness import Purpose, stream
 from lambdasim.results import (
+    ATTEMPT_COLUMNS,
     INSTANCE_COLUMNS,
     INVOCATION_COLUMNS,
     ColumnRecorder,
@@ -111,11 +115,14 @@ class Simulation:
         ]
         self.in_flight = 0
         self._next_instance_id = 0
-        self._sources: list[Iterator[ArrivalChunk]] = []
+        self._sources: list[tuple[Iterator[ArrivalChunk], _Client | None]] = []
+        self._clients: list[_Client] = []
+        self.pending_retries = 0
         self._observer = observer
         self._is_tracing = observer is not None or logger.isEnabledFor(logging.DEBUG)
         self.invocations = ColumnRecorder(INVOCATION_COLUMNS)
         self.instances = ColumnRecorder(INSTANCE_COLUMNS)
+        self.attempts = ColumnRecorder(ATTEMPT_COLUMNS)
         self._bind_recorders()
 
     def _streams(self, name: str) -> dict[str, np.random.Generator]:
@@ -144,18 +151,36 @@ class Simulation:
         self._rec_throttle = inv["throttle_reason"].append
         self._rec_instance = inv["instance_id"].append
 
-    def add_arrivals(self, chunks: Iterable[ArrivalChunk]) -> None:
-        """Register a source of arrival chunks (time-sorted) before `run()`."""
-        self._sources.append(iter(chunks))
+    def add_arrivals(
+        self,
+        chunks: Iterable[ArrivalChunk],
+        client: ClientPolicy | None = None,
+        name: str = "",
+    ) -> None:
+        """Register a source of arrival chunks (time-sorted) before `run()`.
+
+        Args:
+            chunks: The arrivals.
+            client: How its caller retries throttles and how long it waits; None
+                for a caller that neither retries nor gives up.
+            name: A stable name for the source, keying its random stream.
+        """
+        runtime_client = None
+        if client is not None:
+            rng = stream(self.seed, f"client:{name}", Purpose.RETRIES)
+            runtime_client = _Client(len(self._clients), client, rng)
+            self._clients.append(runtime_client)
+        self._sources.append((iter(chunks), runtime_client))
 
     def run(self) -> RunRecords:
         """Run to the horizon, let in-flight invocations finish, return the records."""
-        for chunks in self._sources:
-            _ArrivalDriver(self, chunks).start()
+        for chunks, client in self._sources:
+            _ArrivalDriver(self, chunks, client).start()
         env = self.env
         env.run(until=self.horizon_s)  # Assumption A-12
-        # Drain: invocations that arrived before the horizon run to their end.
-        while self.in_flight > 0:
+        # Drain: requests that arrived before the horizon run to their end,
+        # retries included.
+        while self.in_flight > 0 or self.pending_retries > 0:
             env.step()
         self._close_out()
         return RunRecords(
@@ -163,6 +188,13 @@ class Simulation:
             invocations=self.invocations.to_arrays(),
             instances=self.instances.to_arrays(),
             horizon_s=self.horizon_s,
+            attempts=self.attempts.to_arrays(),
+            upstream_timeouts_s=tuple(
+                math.inf
+                if c.policy.upstream_timeout_s is None
+                else c.policy.upstream_timeout_s
+                for c in self._clients
+            ),
         )
 
     def _close_out(self) -> None:
@@ -245,6 +277,49 @@ class Simulation:
         self.env.call_at(end_s, self._complete, instance)
         if self._is_tracing:
             self._trace(now, "cold_start" if is_cold else "warm_start", instance.id)
+
+    def request(
+        self,
+        function: Function,
+        duration_s: float | None,
+        invocation_type: int,
+        client: _Client,
+        request_id: int = -1,
+        attempt: int = 1,
+    ) -> None:
+        """Invoke for a caller with a client policy; schedule its retry if throttled.
+
+        Args:
+            function: The target.
+            duration_s: Handler duration from a trace, or None to draw one.
+            invocation_type: How it is invoked.
+            client: The caller's policy and backoff draws.
+            request_id: Row of the request's first attempt (-1: this is it).
+            attempt: 1 for the first attempt, then 2, 3, ...
+        """
+        row = len(self.invocations)
+        self.invoke(function, duration_s, invocation_type)
+        request_id = row if request_id < 0 else request_id
+        columns = self.attempts.columns
+        columns["row"].append(row)
+        columns["request_id"].append(request_id)
+        columns["attempt"].append(attempt)
+        columns["client_index"].append(client.index)
+        is_throttled = self.invocations.columns["status"][row] == _THROTTLED
+        if is_throttled and attempt < client.policy.max_attempts:
+            delay_s = client.policy.backoff_s(attempt, client.draws.next())
+            self.pending_retries += 1
+            retry = (function, duration_s, invocation_type, client, request_id, attempt)
+            self.env.call_at(
+                self.env.now + delay_s, self._retry, retry, priority=ARRIVAL
+            )
+
+    def _retry(self, event: Call) -> None:
+        function, duration_s, invocation_type, client, request_id, attempt = event.value
+        self.pending_retries -= 1
+        self.request(
+            function, duration_s, invocation_type, client, request_id, attempt + 1
+        )
 
     def _initialise(
         self, function: Function, instance: Instance, init_start_s: float
@@ -429,11 +504,18 @@ class _ArrivalDriver:
         "_durations",
         "_types",
         "_next",
+        "_client",
     )
 
-    def __init__(self, sim: Simulation, chunks: Iterator[ArrivalChunk]) -> None:
+    def __init__(
+        self,
+        sim: Simulation,
+        chunks: Iterator[ArrivalChunk],
+        client: _Client | None = None,
+    ) -> None:
         self._sim = sim
         self._chunks = chunks
+        self._client = client
         self._times: list[float] = []
         self._functions: list[int] = []
         self._durations: list[float] | None = None
@@ -466,7 +548,8 @@ class _ArrivalDriver:
     def _fire(self, event: Call) -> None:
         sim = self._sim
         env = sim.env
-        invoke = sim.invoke
+        client = self._client
+        invoke = sim.invoke if client is None else partial(sim.request, client=client)
         functions = sim.functions
         horizon_s = sim.horizon_s
         times = self._times
@@ -496,3 +579,16 @@ class _ArrivalDriver:
                 self._next = index
                 env.call_at(arrival_s, self._fire, priority=ARRIVAL)
                 return
+
+
+class _Client:
+    """A source's client policy with its own stream of backoff draws."""
+
+    __slots__ = ("index", "policy", "draws")
+
+    def __init__(
+        self, index: int, policy: ClientPolicy, rng: np.random.Generator
+    ) -> None:
+        self.index = index
+        self.policy = policy
+        self.draws = BlockSampler(UniformSpec(low=0.0, high=1.0).sampler(), rng)

@@ -59,6 +59,7 @@ def summarise(
     """
     columns = _Columns.from_records(records)
     stats = _per_function_stats(columns)
+    stats.update(_request_stats(records, columns.n_functions))
     names = records.function_names
     return {
         "scenario": scenario,
@@ -137,6 +138,56 @@ def _per_function_stats(columns: _Columns) -> dict[str, Any]:
             values[mask] * 1000.0, columns.function[mask], columns.n_functions, names
         )
     return stats
+
+
+CALLER_LATENCY_STATS = ("mean", "p50", "p99", "max")
+
+
+def _request_stats(records: RunRecords, n_functions: int) -> dict[str, Any]:
+    """Count requests (a first attempt and its retries) and the caller's view.
+
+    A request's caller latency runs from its first attempt's arrival to its last
+    attempt's end (its 429, for a request throttled on every attempt), cut at the
+    caller's upstream timeout; a request fails when its last attempt did not end
+    `ok` or the caller stopped waiting.
+    """
+    inv = records.invocations
+    rows = np.arange(inv["arrival_s"].shape[0], dtype=np.int64)
+    request_id = inv["request_id"].astype(np.int64)
+    last_row = rows.copy()
+    np.maximum.at(last_row, request_id, rows)
+    first = rows[request_id == rows]
+    last = last_row[first]
+    client = np.full(rows.shape, -1, dtype=np.int64)
+    if records.attempts:
+        client[records.attempts["row"]] = records.attempts["client_index"]
+    # Index -1 (no client) picks the appended inf: the caller waits to the end.
+    timeouts_s = np.array([*records.upstream_timeouts_s, np.inf])[client[first]]
+    latency_s = inv["end_s"][last] - inv["arrival_s"][first]
+    final_status = inv["status"][last]
+    gave_up = (latency_s > timeouts_s) & (final_status != Status.THROTTLED)
+    failed = (final_status != Status.OK) | gave_up
+    function = inv["function_index"][first].astype(np.int64)
+    attempts = np.bincount(
+        inv["function_index"].astype(np.int64), minlength=n_functions
+    )
+    requests = np.bincount(function, minlength=n_functions)
+    return {
+        "requests": _with_total(requests),
+        "retries": _with_total(attempts - requests),
+        "failed_requests": _with_total(
+            np.bincount(function[failed], minlength=n_functions)
+        ),
+        "upstream_timeouts": _with_total(
+            np.bincount(function[gave_up], minlength=n_functions)
+        ),
+        "caller_latency_ms": _distribution(
+            np.minimum(latency_s, timeouts_s) * 1000.0,
+            function,
+            n_functions,
+            CALLER_LATENCY_STATS,
+        ),
+    }
 
 
 def _with_total(per_function: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -264,6 +315,11 @@ def _block(stats: dict[str, Any], i: int) -> dict[str, Any]:
             "total": request_usd + compute_usd,
         },
         "gb_seconds": float(stats["gb_seconds"][i]),
+        "requests": int(stats["requests"][i]),
+        "retries": int(stats["retries"][i]),
+        "failed_requests": int(stats["failed_requests"][i]),
+        "upstream_timeouts": int(stats["upstream_timeouts"][i]),
+        "caller_latency_ms": _json_floats(stats["caller_latency_ms"][i]),
     }
 
 

@@ -247,6 +247,31 @@ class FunctionDefaults(_FunctionSettings):
     duration: DurationSpec | None = None
 
 
+class RetrySpec(_Strict):
+    """How a synchronous caller retries throttled (429) attempts.
+
+    The defaults are the AWS SDKs' standard retry mode: 3 attempts in all, waits of
+    up to 1 s, 2 s, 4 s ... (capped at 20 s) with full jitter. Written as a mapping,
+    or ``retry: sdk`` for these defaults.
+    """
+
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    base_delay: PositiveSeconds = 1.0
+    max_delay: PositiveSeconds = 20.0
+    jitter: Literal["full", "none"] = "full"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, value: Any) -> Any:
+        if value == "sdk":
+            return {}
+        if isinstance(value, str):
+            raise ValueError(
+                f"{value!r} is not a retry policy; expected 'sdk' or a mapping"
+            )
+        return value
+
+
 class _Source(_Strict):
     name: str | None = None
 
@@ -254,6 +279,9 @@ class _Source(_Strict):
 class _TargetedSource(_Source):
     function: str
     invocation_type: InvocationTypeName = InvocationTypeName.SYNC
+    # The caller: retries of throttles, and how long it waits (API Gateway: 29 s).
+    retry: RetrySpec | None = None
+    upstream_timeout: PositiveSeconds | None = None
 
 
 class PoissonSpec(_TargetedSource):
@@ -311,6 +339,8 @@ class ReplaySpec(_Source):
     duration_unit: Literal["s", "ms"] = "s"
     function: str | None = None
     invocation_type: InvocationTypeName = InvocationTypeName.SYNC
+    retry: RetrySpec | None = None
+    upstream_timeout: PositiveSeconds | None = None
 
 
 class Azure2019Spec(_Source):
