@@ -463,6 +463,8 @@ def _function_config(function: ResolvedFunction) -> FunctionConfig:
         dispatch=spec.dispatch,
         error_probability=spec.error_probability,
         crash_probability=spec.crash_probability,
+        max_event_age_s=spec.async_max_event_age,
+        max_retry_attempts=spec.async_max_retry_attempts,
     )
 
 

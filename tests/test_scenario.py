@@ -244,7 +244,8 @@ MISTAKES = {
         ("timeout_s: 10", "timeout_s: 10\n    keepalive_s: 10m"),
         "keepalive_s: 10m",
         r"unknown key 'keepalive_s' in functions\.api \(did you mean 'keep_alive'\?\); "
-        r"allowed: architecture, crash_probability, dispatch, duration, ",
+        r"allowed: architecture, async_max_event_age, async_max_retry_attempts, "
+        r"crash_probability, dispatch, duration, ",
     ),
 }
 

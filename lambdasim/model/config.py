@@ -149,6 +149,10 @@ class FunctionConfig:
         init_limit_s: Cap on an on-demand INIT phase (10 s on AWS): an INIT that
             runs longer fails at the cap and is run again inside the first invoke,
             bounded by the function timeout (a "suppressed" init).
+        max_event_age_s: How long Lambda keeps retrying a throttled asynchronous
+            event (MaximumEventAgeInSeconds, 60 s to 6 h; default 6 h).
+        max_retry_attempts: Retries of an asynchronous event after a function
+            error or timeout (MaximumRetryAttempts, 0 to 2; default 2).
     """
 
     name: str
@@ -164,6 +168,8 @@ class FunctionConfig:
     error_probability: float = 0.0
     crash_probability: float = 0.0
     init_limit_s: float = 10.0
+    max_event_age_s: float = 21600.0
+    max_retry_attempts: int = 2
 
 
 def cpu_share_vcpus(memory_mb: float) -> float:

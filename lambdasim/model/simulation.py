@@ -43,7 +43,7 @@ from lambdasim.results import (
     Status,
     ThrottleReason,
 )
-from lambdasim.workload.base import ArrivalChunk
+from lambdasim.workload.base import ArrivalChunk, InvocationType
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +148,7 @@ class Simulation:
         self._rec_init = inv["init_s"].append
         self._rec_duration = inv["duration_s"].append
         self._rec_status = inv["status"].append
+        self._statuses = inv["status"]
         self._rec_throttle = inv["throttle_reason"].append
         self._rec_instance = inv["instance_id"].append
 
@@ -207,28 +208,32 @@ class Simulation:
 
     def invoke(
         self, function: Function, duration_s: float | None, invocation_type: int
-    ) -> None:
-        """Serve, or throttle, one invocation arriving now."""
+    ) -> float:
+        """Serve, or throttle, one invocation arriving now.
+
+        Returns:
+            When the invocation will end, or -1.0 if it was throttled.
+        """
         now = self.env.now
         account = self.account
         requests = self._requests
         if requests is not None and not requests.take(now):
             self._throttle(function, now, invocation_type, _REQUEST_RATE)
-            return
+            return -1.0
         if function.is_reserved:
             if function.concurrency >= function.capacity:
                 self._throttle(function, now, invocation_type, _RESERVED)
-                return
+                return -1.0
         elif account.unreserved_in_use >= account.unreserved_capacity:
             self._throttle(function, now, invocation_type, _ACCOUNT)
-            return
+            return -1.0
 
         instance = function.pool.pop() if function.pool.idle else None
         if instance is None:
             bucket = function.bucket
             if bucket is not None and not bucket.take(now):
                 self._throttle(function, now, invocation_type, _SCALE_UP)
-                return
+                return -1.0
             instance = self._create_instance(function, now)
             overhead_s = function.platform_overhead.next()
         else:
@@ -277,6 +282,7 @@ class Simulation:
         self.env.call_at(end_s, self._complete, instance)
         if self._is_tracing:
             self._trace(now, "cold_start" if is_cold else "warm_start", instance.id)
+        return end_s
 
     def request(
         self,
@@ -298,21 +304,101 @@ class Simulation:
             attempt: 1 for the first attempt, then 2, 3, ...
         """
         row = len(self.invocations)
-        self.invoke(function, duration_s, invocation_type)
+        end_s = self.invoke(function, duration_s, invocation_type)
         request_id = row if request_id < 0 else request_id
-        columns = self.attempts.columns
-        columns["row"].append(row)
-        columns["request_id"].append(request_id)
-        columns["attempt"].append(attempt)
-        columns["client_index"].append(client.index)
-        is_throttled = self.invocations.columns["status"][row] == _THROTTLED
-        if is_throttled and attempt < client.policy.max_attempts:
+        if attempt > 1 or client.policy.upstream_timeout_s is not None:
+            self._link_attempt(row, request_id, attempt, client.index)
+        if end_s < 0.0 and attempt < client.policy.max_attempts:
             delay_s = client.policy.backoff_s(attempt, client.draws.next())
             self.pending_retries += 1
             retry = (function, duration_s, invocation_type, client, request_id, attempt)
             self.env.call_at(
                 self.env.now + delay_s, self._retry, retry, priority=ARRIVAL
             )
+
+    def _link_attempt(
+        self, row: int, request_id: int, attempt: int, client_index: int
+    ) -> None:
+        columns = self.attempts.columns
+        columns["row"].append(row)
+        columns["request_id"].append(request_id)
+        columns["attempt"].append(attempt)
+        columns["client_index"].append(client_index)
+
+    def invoke_async(
+        self,
+        function: Function,
+        duration_s: float | None,
+        request_id: int = -1,
+        attempt: int = 1,
+        first_arrival_s: float = 0.0,
+        error_retries: int = 0,
+    ) -> None:
+        """Invoke for an asynchronous event and retry it as Lambda's queue does.
+
+        A throttled event goes back to Lambda's internal queue and is retried after
+        1 s, 2 s, 4 s ... up to 5 min between attempts, until it is older than the
+        function's maximum event age; then it is dropped (a `dropped` row at that
+        age). A function error or timeout is retried at most `max_retry_attempts`
+        times, 1 min and then 2 min after the failed attempt ends; an event that
+        fails them all goes to the on-failure destination.
+        """
+        end_s = self.invoke(function, duration_s, _ASYNC)
+        status = self._statuses
+        row = len(status) - 1
+        if request_id < 0:
+            if end_s >= 0.0 and status[row] == _OK:
+                return  # the common case: served at once, nothing to link or retry
+            request_id, first_arrival_s = row, self.env.now
+        else:
+            self._link_attempt(row, request_id, attempt, -1)
+        now = self.env.now
+        config = function.config
+        if end_s < 0.0:
+            # Assumption A-15: throttle retries double from 1 s to at most 5 min.
+            delay_s = min(
+                _ASYNC_MAX_DELAY_S, _ASYNC_FIRST_DELAY_S * 2.0 ** (attempt - 1)
+            )
+            retry_at_s = now + delay_s
+            expires_s = first_arrival_s + config.max_event_age_s
+            if retry_at_s > expires_s:
+                retry_at_s = expires_s
+                callback = self._drop_async
+            else:
+                callback = self._retry_async
+        elif status[row] in _RETRIED_ERRORS:
+            if error_retries >= config.max_retry_attempts:
+                return
+            retry_at_s = end_s + _ASYNC_ERROR_DELAYS_S[error_retries]
+            error_retries += 1
+            callback = self._retry_async
+        else:
+            return
+        self.pending_retries += 1
+        retry = (
+            function,
+            duration_s,
+            request_id,
+            attempt,
+            first_arrival_s,
+            error_retries,
+        )
+        self.env.call_at(retry_at_s, callback, retry, priority=ARRIVAL)
+
+    def _retry_async(self, event: Call) -> None:
+        function, duration_s, request_id, attempt, first_s, error_retries = event.value
+        self.pending_retries -= 1
+        self.invoke_async(
+            function, duration_s, request_id, attempt + 1, first_s, error_retries
+        )
+
+    def _drop_async(self, event: Call) -> None:
+        function, _, request_id, attempt, _, _ = event.value
+        self.pending_retries -= 1
+        row = len(self.invocations)
+        self._throttle(function, self.env.now, _ASYNC, 0)
+        self.invocations.columns["status"][row] = _DROPPED
+        self._link_attempt(row, request_id, attempt + 1, -1)
 
     def _retry(self, event: Call) -> None:
         function, duration_s, invocation_type, client, request_id, attempt = event.value
@@ -486,6 +572,15 @@ _ACCOUNT = int(ThrottleReason.ACCOUNT_CONCURRENCY)
 _RESERVED = int(ThrottleReason.RESERVED_CONCURRENCY)
 _SCALE_UP = int(ThrottleReason.SCALE_UP_RATE)
 _REQUEST_RATE = int(ThrottleReason.REQUEST_RATE)
+_DROPPED = int(Status.DROPPED)
+_ASYNC = int(InvocationType.ASYNC)
+_RETRIED_ERRORS = frozenset({_ERROR, _TIMEOUT, _INIT_ERROR})
+# Lambda's retries of asynchronous events (AWS Lambda docs, "Error handling and
+# automatic retries"): throttles from 1 s doubling to at most 5 min; function errors
+# 1 min, then 2 min after the failed attempt.
+_ASYNC_FIRST_DELAY_S = 1.0
+_ASYNC_MAX_DELAY_S = 300.0
+_ASYNC_ERROR_DELAYS_S = (60.0, 120.0)
 
 
 class _ArrivalDriver:
@@ -557,12 +652,19 @@ class _ArrivalDriver:
         durations = self._durations
         types = self._types
         index = self._next
+        invoke_async = sim.invoke_async
         while True:
-            invoke(
-                functions[function_indices[index]],
-                durations[index] if durations is not None else None,
-                types[index] if types is not None else 0,
-            )
+            if types is not None and types[index] == _ASYNC:
+                invoke_async(
+                    functions[function_indices[index]],
+                    durations[index] if durations is not None else None,
+                )
+            else:
+                invoke(
+                    functions[function_indices[index]],
+                    durations[index] if durations is not None else None,
+                    types[index] if types is not None else 0,
+                )
             index += 1
             if index == len(times):
                 if not self._load():

@@ -22,6 +22,7 @@ from lambdasim.report._levels import (
     time_in_window,
 )
 from lambdasim.results import RunRecords, Status, ThrottleReason, billing_column
+from lambdasim.workload.base import InvocationType
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -141,6 +142,11 @@ def _per_function_stats(columns: _Columns) -> dict[str, Any]:
 
 
 CALLER_LATENCY_STATS = ("mean", "p50", "p99", "max")
+ASYNC_AGE_STATS = ("p50", "p99")
+# Final statuses of asynchronous events that exhausted Lambda's error retries.
+_RETRIED_STATUSES = np.array(
+    [Status.ERROR, Status.TIMEOUT, Status.INIT_ERROR], dtype=np.int8
+)
 
 
 def _request_stats(records: RunRecords, n_functions: int) -> dict[str, Any]:
@@ -172,7 +178,28 @@ def _request_stats(records: RunRecords, n_functions: int) -> dict[str, Any]:
         inv["function_index"].astype(np.int64), minlength=n_functions
     )
     requests = np.bincount(function, minlength=n_functions)
+    # Asynchronous events: how old an attempt's event is when it runs, and where
+    # events that Lambda gives up on end (the on-failure destination).
+    is_async = inv["invocation_type"] == InvocationType.ASYNC
+    status = inv["status"]
+    ran = is_async & (status != Status.THROTTLED) & (status != Status.DROPPED)
+    age_s = inv["arrival_s"] - inv["arrival_s"][request_id]
+    is_async_request = is_async[first]
+    exhausted = is_async_request & np.isin(final_status, _RETRIED_STATUSES)
+    expired = is_async_request & (final_status == Status.DROPPED)
     return {
+        "async_event_age_ms": _distribution(
+            age_s[ran] * 1000.0,
+            inv["function_index"][ran].astype(np.int64),
+            n_functions,
+            ASYNC_AGE_STATS,
+        ),
+        "destination_retries_exhausted": _with_total(
+            np.bincount(function[exhausted], minlength=n_functions)
+        ),
+        "destination_max_event_age": _with_total(
+            np.bincount(function[expired], minlength=n_functions)
+        ),
         "requests": _with_total(requests),
         "retries": _with_total(attempts - requests),
         "failed_requests": _with_total(
@@ -320,6 +347,11 @@ def _block(stats: dict[str, Any], i: int) -> dict[str, Any]:
         "failed_requests": int(stats["failed_requests"][i]),
         "upstream_timeouts": int(stats["upstream_timeouts"][i]),
         "caller_latency_ms": _json_floats(stats["caller_latency_ms"][i]),
+        "async_event_age_ms": _json_floats(stats["async_event_age_ms"][i]),
+        "on_failure_destination": {
+            "retries_exhausted": int(stats["destination_retries_exhausted"][i]),
+            "max_event_age": int(stats["destination_max_event_age"][i]),
+        },
     }
 
 

@@ -186,6 +186,12 @@ class _FunctionSettings(_Strict):
     dispatch: DispatchPolicy = DispatchPolicy.MRU
     error_probability: float = Field(default=0.0, ge=0.0, le=1.0)
     crash_probability: float = Field(default=0.0, ge=0.0, le=1.0)
+    # Asynchronous invocation config (MaximumEventAgeInSeconds 60-21600 s,
+    # MaximumRetryAttempts 0-2).
+    async_max_event_age: Annotated[
+        float, Field(ge=60.0, le=21600.0), BeforeValidator(parse_duration_s)
+    ] = 21600.0
+    async_max_retry_attempts: int = Field(default=2, ge=0, le=2)
 
     @model_validator(mode="after")
     def _known_init(self) -> _FunctionSettings:
