@@ -100,3 +100,15 @@ def test_synchronous_throttle_not_retried_by_lambda():
     kinds = [InvocationType.SYNC, InvocationType.SYNC]
     records, _ = run_async([fn], [0.0, 1.0], horizon_s=10.0, kinds=kinds)
     assert records.invocation_count == 2
+
+
+def test_async_queue_depth_counts_events_waiting_for_a_retry():
+    # The throttled event waits in Lambda's queue from 0.5 s to its serving retry at
+    # 7.5 s: a depth of 1 then, half of step [0, 1), all of steps 1..6, half of 7.
+    from lambdasim.report.timeseries import timeseries
+
+    fn = function(duration_s=6.0, reserved=1)
+    records, _ = run_async([fn], [0.0, 0.5], horizon_s=10.0)
+    frame = timeseries(records, 1.0, dense=True)
+    depth = frame[frame["function"] == "total"]["async_queue_depth"].tolist()
+    assert depth == pytest.approx([0.5, 1, 1, 1, 1, 1, 1, 0.5, 0, 0])

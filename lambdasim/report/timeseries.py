@@ -19,6 +19,7 @@ import pandas as pd
 
 from lambdasim.report._levels import step_peaks, sweep, time_in_steps
 from lambdasim.results import RunRecords, Status, categorical
+from lambdasim.workload.base import InvocationType
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -39,6 +40,7 @@ TIMESERIES_COLUMNS: tuple[str, ...] = (
     "invocations",
     "cold_starts",
     "throttles",
+    "async_queue_depth",
 )
 
 
@@ -107,6 +109,7 @@ def timeseries(
             (frame["instances_alive"] > 0)
             | (frame["max_concurrency"] > 0)
             | (frame["invocations"] > 0)
+            | (frame["async_queue_depth"] > 0)
         )
         frame = frame[is_active | (frame["function"] == TOTAL)]
     return frame.reset_index(drop=True)
@@ -206,7 +209,29 @@ def _step_columns(
         "invocations": steps.arrivals(np.ones_like(ran)),
         "cold_starts": steps.arrivals(cold),
         "throttles": steps.arrivals(steps.is_throttled),
+        "async_queue_depth": steps.mean_level(*async_waits(records)),
     }
+
+
+def async_waits(records: RunRecords) -> tuple[FloatArray, FloatArray, IntArray]:
+    """Return (start, end, function) of every wait of an event in Lambda's queue.
+
+    An asynchronous event waits between the end of an attempt (its 429, for a
+    throttle) and the arrival of its next attempt.
+    """
+    inv = records.invocations
+    request_id = inv["request_id"].astype(np.int64)
+    # Rows of one request are in attempt order already (each retry comes later).
+    order = np.argsort(request_id, kind="stable")
+    same = request_id[order][1:] == request_id[order][:-1]
+    earlier, later = order[:-1][same], order[1:][same]
+    is_async = inv["invocation_type"][later] == InvocationType.ASYNC
+    earlier, later = earlier[is_async], later[is_async]
+    return (
+        inv["end_s"][earlier].astype(np.float64),
+        inv["arrival_s"][later].astype(np.float64),
+        inv["function_index"][later].astype(np.int64),
+    )
 
 
 def _with_total(per_function: npt.NDArray[_Scalar]) -> npt.NDArray[_Scalar]:
