@@ -491,3 +491,23 @@ def test_timeseries_several_ends_at_step_start_peak_zero() -> None:
 )
 def test_step_boundaries_decimal_multiples_exact(horizon_s, step_s, expected) -> None:
     assert step_boundaries(horizon_s, step_s).tolist() == expected
+
+
+def test_format_summary_optional_columns_only_when_non_zero() -> None:
+    # One throttled request retried once, then served: "retries" appears; nothing
+    # errors or is dropped, so those columns stay out.
+    run = records(
+        ["fn"],
+        [
+            Inv(0, 0.0, 1.0),
+            throttle(0, 0.5, ThrottleReason.RESERVED_CONCURRENCY),
+            Inv(0, 1.5, 1.0),
+        ],
+    )
+    run.invocations["request_id"][2] = 1
+    run.invocations["attempt"][2] = 2
+    header = format_summary(summary_of(run)).splitlines()[0]
+    assert "retries" in header
+    assert "errors" not in header and "dropped" not in header
+    plain = format_summary(summary_of(records(["fn"], [Inv(0, 0.0, 1.0)])))
+    assert "retries" not in plain.splitlines()[0]

@@ -64,6 +64,47 @@ _COLUMNS: dict[str, Callable[[Mapping[str, Any]], str]] = {
 }
 
 
+def _plain_count(key: str) -> Callable[[Mapping[str, Any]], str]:
+    def cell(block: Mapping[str, Any]) -> str:
+        return f"{block.get(key, 0):,}"
+
+    return cell
+
+
+def _destination(block: Mapping[str, Any]) -> str:
+    return f"{sum(block.get('on_failure_destination', {}).values()):,}"
+
+
+# Columns shown only when the run has something to show in them (header -> the
+# total's key that must be non-zero, and the cell).
+_OPTIONAL_COLUMNS: dict[str, tuple[str, Callable[[Mapping[str, Any]], str]]] = {
+    "errors": ("errors", _plain_count("errors")),
+    "retries": ("retries", _plain_count("retries")),
+    "failed req": ("failed_requests_of_retried", _plain_count("failed_requests")),
+    "gave up": ("upstream_timeouts", _plain_count("upstream_timeouts")),
+    "dropped": ("dropped", _plain_count("dropped")),
+    "to dest": ("destination_total", _destination),
+}
+
+
+def _columns(
+    total: Mapping[str, Any],
+) -> dict[str, Callable[[Mapping[str, Any]], str]]:
+    shown = dict(_COLUMNS)
+    present = dict(total)
+    # Failed requests only add news when callers retry or give up.
+    present["failed_requests_of_retried"] = (
+        total.get("failed_requests", 0)
+        if total.get("retries", 0) or total.get("upstream_timeouts", 0)
+        else 0
+    )
+    present["destination_total"] = sum(total.get("on_failure_destination", {}).values())
+    for header, (key, cell) in _OPTIONAL_COLUMNS.items():
+        if present.get(key, 0):
+            shown[header] = cell
+    return shown
+
+
 def format_summary(summary: Mapping[str, Any]) -> str:
     """Return a fixed-width table of a summary from `summarise`, one line per row.
 
@@ -72,13 +113,14 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     many are left out; the last row is always the total.
     """
     functions: Mapping[str, Mapping[str, Any]] = summary["functions"]
+    columns = _columns(summary["total"])
     names = list(functions)
     if len(names) > MAX_LISTED_FUNCTIONS:
         names = sorted(names, key=lambda n: (-functions[n]["invocations"], n))
         names = names[:TOP_FUNCTIONS]
-    rows = [[_ascii(name), *_cells(functions[name])] for name in names]
-    total_row = ["total", *_cells(summary["total"])]
-    header = ["function", *_COLUMNS]
+    rows = [[_ascii(name), *_cells(functions[name], columns)] for name in names]
+    total_row = ["total", *_cells(summary["total"], columns)]
+    header = ["function", *columns]
     widths = [
         max(len(row[i]) for row in [header, *rows, total_row])
         for i in range(len(header))
@@ -92,8 +134,10 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cells(block: Mapping[str, Any]) -> list[str]:
-    return [cell(block) for cell in _COLUMNS.values()]
+def _cells(
+    block: Mapping[str, Any], columns: Mapping[str, Callable[[Mapping[str, Any]], str]]
+) -> list[str]:
+    return [cell(block) for cell in columns.values()]
 
 
 def _line(cells: list[str], widths: list[int]) -> str:
