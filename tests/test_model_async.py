@@ -32,32 +32,49 @@ def run_async(functions, times, horizon_s, kinds=None):
     return records, summary
 
 
-def test_throttled_event_retried_after_1_2_4_s_until_served():
+def check_throttle_gaps(arrivals_s):
+    """Gap k (1-based) between attempts lies in [I/2, I], I = min(2**(k-1), 300) s."""
+    gaps = np.diff(arrivals_s)
+    intervals = np.minimum(2.0 ** np.arange(gaps.size), 300.0)
+    assert np.all(gaps >= intervals / 2 - 1e-9), gaps
+    assert np.all(gaps <= intervals + 1e-9), gaps
+
+
+def test_throttled_event_retried_with_doubling_intervals_until_served():
     # Reserved 1 held 0..6 s by the first event; an event at 0.5 is throttled and
-    # retried at 1.5, 3.5, 7.5 (waits of 1, 2, 4 s): served at 7.5.
+    # retried after waits within [0.5, 1], [1, 2], [2, 4] ... s until the slot is
+    # free at 6 s; the attempt that is served is the first one at or after 6 s.
     fn = function(duration_s=6.0, reserved=1)
     records, summary = run_async([fn], [0.0, 0.5], horizon_s=10.0)
     inv = records.invocations
-    assert list(inv["arrival_s"]) == [0.0, 0.5, 1.5, 3.5, 7.5]
-    assert list(inv["status"]) == [Status.OK] + [Status.THROTTLED] * 3 + [Status.OK]
-    assert list(inv["request_id"]) == [0, 1, 1, 1, 1]
-    # Ages of the attempts that ran: 0 s and 7 s; their p99 (linear) is 0.99 x 7 s.
-    assert summary["total"]["async_event_age_ms"]["p99"] == pytest.approx(6930.0)
+    attempts = inv["arrival_s"][1:]
+    check_throttle_gaps(attempts)
+    assert list(inv["request_id"]) == [0] + [1] * attempts.size
+    assert list(inv["status"][1:-1]) == [Status.THROTTLED] * (attempts.size - 1)
+    assert inv["status"][-1] == Status.OK
+    assert attempts[-2] < 6.0 <= attempts[-1]
+    # Ages of the attempts that ran: 0 s and (last - 0.5) s; p99 (linear) is 0.99 x.
+    age_ms = (attempts[-1] - 0.5) * 1000.0
+    assert summary["total"]["async_event_age_ms"]["p99"] == pytest.approx(0.99 * age_ms)
+    # An async caller has no caller latency of its own (it got its 202 at once).
+    assert summary["total"]["caller_latency_ms"]["max"] is None
 
 
 def test_throttle_retries_stop_at_max_event_age_and_event_is_dropped():
-    # Never served (a 1-hour call holds the only slot); max event age 60 s: retries
-    # at +1, +3, +7, +15, +31 s, then the next (+63 s) would be too old: dropped
-    # at 60 s, to the on-failure destination.
+    # Never served (a 1-hour call holds the only slot); max event age 60 s: retried
+    # with doubling intervals, then dropped at exactly 60 s, to the on-failure
+    # destination. The drop is not an attempt, so not a retry either.
     fn = replace(
         function(duration_s=3600.0, reserved=1, timeout_s=1e6), max_event_age_s=60.0
     )
     records, summary = run_async([fn], [0.0, 0.0], horizon_s=1.0)
     inv = records.invocations
-    assert list(inv["arrival_s"][1:]) == [0.0, 1.0, 3.0, 7.0, 15.0, 31.0, 60.0]
+    check_throttle_gaps(inv["arrival_s"][1:-1])
+    assert inv["arrival_s"][-1] == 60.0
     assert inv["status"][-1] == Status.DROPPED
     total = summary["total"]
     assert total["dropped"] == 1
+    assert total["retries"] == records.invocation_count - 2 - 1
     assert total["on_failure_destination"] == {
         "retries_exhausted": 0,
         "max_event_age": 1,
@@ -70,9 +87,35 @@ def test_backoff_between_throttle_retries_capped_at_5_minutes():
         max_event_age_s=3000.0,
     )
     records, _ = run_async([fn], [0.0, 0.0], horizon_s=1.0)
-    gaps = np.diff(records.invocations["arrival_s"][1:])
-    assert gaps.max() == pytest.approx(300.0)
-    assert list(gaps[:9]) == [1, 2, 4, 8, 16, 32, 64, 128, 256]
+    attempts = records.invocations["arrival_s"][1:-1]
+    check_throttle_gaps(attempts)
+    assert np.diff(attempts)[10:].min() >= 150.0  # capped intervals, half at least
+
+
+def test_request_rate_throttle_of_async_event_not_queued():
+    # Over the request-rate quota the Invoke call itself is refused: no retry.
+    fn = function(duration_s=0.1)
+    times = np.zeros(3)
+    chunk = ArrivalChunk(
+        times,
+        np.zeros(3, dtype=np.int32),
+        None,
+        np.full(3, InvocationType.ASYNC, dtype=np.int8),
+    )
+    simulation = Simulation(
+        AccountConfig(scale_up=None, request_rate_per_s=2.0),
+        [fn],
+        seed=1,
+        horizon_s=1.0,
+    )
+    simulation.add_arrivals([chunk])
+    records = simulation.run()
+    assert records.invocation_count == 3
+    assert list(records.invocations["status"]) == [
+        Status.OK,
+        Status.OK,
+        Status.THROTTLED,
+    ]
 
 
 def test_function_error_retried_twice_1_then_2_minutes_after_failing():
@@ -103,12 +146,15 @@ def test_synchronous_throttle_not_retried_by_lambda():
 
 
 def test_async_queue_depth_counts_events_waiting_for_a_retry():
-    # The throttled event waits in Lambda's queue from 0.5 s to its serving retry at
-    # 7.5 s: a depth of 1 then, half of step [0, 1), all of steps 1..6, half of 7.
+    # The throttled event waits in Lambda's queue from 0.5 s until its serving
+    # retry: the depth integrates to exactly that wait over 1 s steps.
     from lambdasim.report.timeseries import timeseries
 
     fn = function(duration_s=6.0, reserved=1)
-    records, _ = run_async([fn], [0.0, 0.5], horizon_s=10.0)
+    records, _ = run_async([fn], [0.0, 0.5], horizon_s=20.0)
+    served_s = records.invocations["arrival_s"][-1]
     frame = timeseries(records, 1.0, dense=True)
-    depth = frame[frame["function"] == "total"]["async_queue_depth"].tolist()
-    assert depth == pytest.approx([0.5, 1, 1, 1, 1, 1, 1, 0.5, 0, 0])
+    depth = frame[frame["function"] == "total"]["async_queue_depth"].to_numpy()
+    assert depth.sum() == pytest.approx(served_s - 0.5)
+    assert depth.max() == pytest.approx(1.0)
+    assert depth[0] == pytest.approx(0.5)

@@ -279,3 +279,18 @@ def test_retry_policy_misspelt_is_a_scenario_error():
                 {"type": "poisson", "function": "fn", "rate_per_s": 1, "retry": "sdkk"}
             ]
         )
+
+
+def test_retry_on_async_source_is_a_scenario_error():
+    with pytest.raises(lambdasim.ScenarioError, match=r"describe a synchronous caller"):
+        scenario(
+            workload=[
+                {
+                    "type": "poisson",
+                    "function": "fn",
+                    "rate_per_s": 1,
+                    "invocation_type": "async",
+                    "upstream_timeout": "29s",
+                }
+            ]
+        )

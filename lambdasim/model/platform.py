@@ -253,6 +253,7 @@ class Function:
         "crash_probability",
         "failure_probability",
         "failures",
+        "retry_jitter",
         "_live",
     )
 
@@ -281,6 +282,7 @@ class Function:
         self.failure_probability = config.crash_probability + config.error_probability
         self.has_failures = self.failure_probability > 0.0
         self.failures = BlockSampler(_UNIT_UNIFORM, streams["errors"])
+        self.retry_jitter = BlockSampler(_UNIT_UNIFORM, streams["retries"])
         self.duration = BlockSampler(config.duration, streams["duration"])
         self.init = BlockSampler(config.init, streams["init"])
         self.platform_overhead = BlockSampler(

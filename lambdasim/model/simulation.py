@@ -135,6 +135,7 @@ class Simulation:
             "lifetime": stream(seed, name, Purpose.LIFETIME),
             "dispatch": stream(seed, name, Purpose.DISPATCH),
             "errors": stream(seed, name, Purpose.ERRORS),
+            "retries": stream(seed, name, Purpose.RETRIES),
         }
 
     def _bind_recorders(self) -> None:
@@ -149,6 +150,7 @@ class Simulation:
         self._rec_duration = inv["duration_s"].append
         self._rec_status = inv["status"].append
         self._statuses = inv["status"]
+        self._throttle_reasons = inv["throttle_reason"]
         self._rec_throttle = inv["throttle_reason"].append
         self._rec_instance = inv["instance_id"].append
 
@@ -355,10 +357,16 @@ class Simulation:
         now = self.env.now
         config = function.config
         if end_s < 0.0:
-            # Assumption A-15: throttle retries double from 1 s to at most 5 min.
-            delay_s = min(
+            if self._throttle_reasons[row] == _REQUEST_RATE:
+                # Assumption A-16: over the request-rate quota the Invoke call itself
+                # is refused (429): the event never enters Lambda's queue.
+                return
+            # Assumption A-15: throttle retries double from 1 s to at most 5 min,
+            # each drawn between half and all of that interval.
+            interval_s = min(
                 _ASYNC_MAX_DELAY_S, _ASYNC_FIRST_DELAY_S * 2.0 ** (attempt - 1)
             )
+            delay_s = interval_s * (0.5 + 0.5 * function.retry_jitter.next())
             retry_at_s = now + delay_s
             expires_s = first_arrival_s + config.max_event_age_s
             if retry_at_s > expires_s:

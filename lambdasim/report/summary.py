@@ -132,7 +132,9 @@ def _per_function_stats(columns: _Columns) -> dict[str, Any]:
     ran, cold = columns.has_run, columns.is_cold
     for key, values, mask, names in (
         ("latency_ms", columns.end_s - columns.arrival_s, ran, LATENCY_STATS),
-        ("init_ms", columns.init_s, cold, INIT_STATS),
+        # INIT phases that ran: a re-init inside the invoke phase (after a timeout
+        # or crash) has no INIT phase of its own (init_s 0) and is left out.
+        ("init_ms", columns.init_s, cold & (columns.init_s > 0.0), INIT_STATS),
         ("duration_ms", columns.duration_s, ran, DURATION_STATS),
     ):
         stats[key] = _distribution(
@@ -155,7 +157,10 @@ def _request_stats(records: RunRecords, n_functions: int) -> dict[str, Any]:
     A request's caller latency runs from its first attempt's arrival to its last
     attempt's end (its 429, for a request throttled on every attempt), cut at the
     caller's upstream timeout; a request fails when its last attempt did not end
-    `ok` or the caller stopped waiting.
+    `ok` or the caller stopped waiting. The caller's view covers synchronous
+    requests only: an asynchronous caller has its 202 at once, and what becomes of
+    its event is in `async_event_age_ms` and `on_failure_destination`. A dropped
+    event's row is not an attempt, so it is no retry either.
     """
     inv = records.invocations
     rows = np.arange(inv["arrival_s"].shape[0], dtype=np.int64)
@@ -174,19 +179,21 @@ def _request_stats(records: RunRecords, n_functions: int) -> dict[str, Any]:
     gave_up = (latency_s > timeouts_s) & (final_status != Status.THROTTLED)
     failed = (final_status != Status.OK) | gave_up
     function = inv["function_index"][first].astype(np.int64)
+    status = inv["status"]
+    is_attempt = status != Status.DROPPED
     attempts = np.bincount(
-        inv["function_index"].astype(np.int64), minlength=n_functions
+        inv["function_index"][is_attempt].astype(np.int64), minlength=n_functions
     )
     requests = np.bincount(function, minlength=n_functions)
     # Asynchronous events: how old an attempt's event is when it runs, and where
     # events that Lambda gives up on end (the on-failure destination).
     is_async = inv["invocation_type"] == InvocationType.ASYNC
-    status = inv["status"]
     ran = is_async & (status != Status.THROTTLED) & (status != Status.DROPPED)
     age_s = inv["arrival_s"] - inv["arrival_s"][request_id]
     is_async_request = is_async[first]
     exhausted = is_async_request & np.isin(final_status, _RETRIED_STATUSES)
     expired = is_async_request & (final_status == Status.DROPPED)
+    is_sync = ~is_async_request
     return {
         "async_event_age_ms": _distribution(
             age_s[ran] * 1000.0,
@@ -203,14 +210,14 @@ def _request_stats(records: RunRecords, n_functions: int) -> dict[str, Any]:
         "requests": _with_total(requests),
         "retries": _with_total(attempts - requests),
         "failed_requests": _with_total(
-            np.bincount(function[failed], minlength=n_functions)
+            np.bincount(function[failed & is_sync], minlength=n_functions)
         ),
         "upstream_timeouts": _with_total(
-            np.bincount(function[gave_up], minlength=n_functions)
+            np.bincount(function[gave_up & is_sync], minlength=n_functions)
         ),
         "caller_latency_ms": _distribution(
-            np.minimum(latency_s, timeouts_s) * 1000.0,
-            function,
+            np.minimum(latency_s, timeouts_s)[is_sync] * 1000.0,
+            function[is_sync],
             n_functions,
             CALLER_LATENCY_STATS,
         ),

@@ -282,12 +282,26 @@ class _Source(_Strict):
     name: str | None = None
 
 
-class _TargetedSource(_Source):
-    function: str
+class _CallerSettings(_Strict):
     invocation_type: InvocationTypeName = InvocationTypeName.SYNC
     # The caller: retries of throttles, and how long it waits (API Gateway: 29 s).
     retry: RetrySpec | None = None
     upstream_timeout: PositiveSeconds | None = None
+
+    @model_validator(mode="after")
+    def _sync_only(self) -> _CallerSettings:
+        is_async = self.invocation_type is InvocationTypeName.ASYNC
+        if is_async and (self.retry is not None or self.upstream_timeout is not None):
+            raise ValueError(
+                "retry and upstream_timeout describe a synchronous caller; an async "
+                "caller gets its 202 at once and Lambda retries the event itself: "
+                "remove them or use invocation_type: sync"
+            )
+        return self
+
+
+class _TargetedSource(_Source, _CallerSettings):
+    function: str
 
 
 class PoissonSpec(_TargetedSource):
@@ -333,7 +347,7 @@ class BurstSpec(_TargetedSource):
     window: Seconds = 0.0
 
 
-class ReplaySpec(_Source):
+class ReplaySpec(_Source, _CallerSettings):
     """Replay a CSV or Parquet file with a timestamp column."""
 
     type: Literal["replay"]
@@ -344,9 +358,6 @@ class ReplaySpec(_Source):
     duration_column: str | None = None
     duration_unit: Literal["s", "ms"] = "s"
     function: str | None = None
-    invocation_type: InvocationTypeName = InvocationTypeName.SYNC
-    retry: RetrySpec | None = None
-    upstream_timeout: PositiveSeconds | None = None
 
 
 class Azure2019Spec(_Source):
