@@ -499,7 +499,16 @@ def add_billing_columns(
     Throttled and dropped attempts are not billed. INIT is billed as AWS bills it
     on `billing_date` (pricing.is_init_billed).
     """
-    prices = pricing.load_price_table(region)
+    if region in pricing.price_table_regions():
+        prices = pricing.load_price_table(region)
+    else:
+        # Assumption A-17: a Region without a price table is priced as us-east-1.
+        logger.warning(
+            "no price table for %s: costs use %s prices",
+            region,
+            pricing.DEFAULT_REGION,
+        )
+        prices = pricing.load_price_table(pricing.DEFAULT_REGION)
     inv = records.invocations
     function_index = inv["function_index"].astype(np.intp)
     is_billed = np.isin(inv["status"], _UNBILLED, invert=True)

@@ -294,3 +294,11 @@ def test_retry_on_async_source_is_a_scenario_error():
                 }
             ]
         )
+
+
+def test_region_without_price_table_priced_as_us_east_1_with_warning(caplog):
+    with caplog.at_level("WARNING", logger="lambdasim"):
+        result = lambdasim.simulate(scenario(account={"region": "eu-west-1"}))
+    reference = lambdasim.simulate(scenario())
+    assert "no price table for eu-west-1" in caplog.text
+    assert result.summary["total"]["cost_usd"] == reference.summary["total"]["cost_usd"]

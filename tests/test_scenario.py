@@ -703,13 +703,18 @@ def test_time_written_with_unit_shown_as_written_and_in_seconds(tmp_path: Path) 
         load_scenario(write(tmp_path, BASE_YAML), ["functions.api.timeout_s=20m"])
 
 
-def test_region_without_price_table_rejected_at_load(tmp_path: Path) -> None:
+def test_region_must_look_like_an_aws_region(tmp_path: Path) -> None:
     with pytest.raises(
         ScenarioError,
-        match=r"account\.region is 'eu-west-1'; no Lambda price table for region "
-        r"'eu-west-1'; price tables exist for: us-east-1",
+        match=r"account\.region is 'europe'; no Lambda price table for region "
+        r"'europe'; price tables exist for: us-east-1; or an AWS Region name",
     ):
-        load_scenario(write(tmp_path, BASE_YAML), ["account.region=eu-west-1"])
+        load_scenario(write(tmp_path, BASE_YAML), ["account.region=europe"])
+
+
+def test_region_without_price_table_accepted(tmp_path: Path) -> None:
+    scenario = load_scenario(write(tmp_path, BASE_YAML), ["account.region=eu-west-1"])
+    assert scenario.account.region == "eu-west-1"
 
 
 def test_timeseries_step_too_fine_for_horizon_rejected(tmp_path: Path) -> None:

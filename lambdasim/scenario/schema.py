@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -24,7 +25,12 @@ from lambdasim.distributions import DistributionField, Seconds, UniformSpec
 from lambdasim.errors import ScenarioError
 from lambdasim.init_presets import find_init_preset
 from lambdasim.model.config import DispatchPolicy
-from lambdasim.pricing import Architecture, PackageType, load_price_table
+from lambdasim.pricing import (
+    Architecture,
+    PackageType,
+    load_price_table,
+    price_table_regions,
+)
 from lambdasim.units import DURATION_HINT, parse_duration_s
 
 MIN_MEMORY_MB = 128
@@ -47,6 +53,9 @@ def _positive_time(value: object) -> float:
 
 
 PositiveSeconds = Annotated[float, BeforeValidator(_positive_time)]
+
+
+_REGION_NAME = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$")
 
 
 class _Strict(BaseModel):
@@ -92,12 +101,16 @@ class AccountSpec(_Strict):
 
     @field_validator("region")
     @classmethod
-    def _priced(cls, region: str) -> str:
+    def _known_region(cls, region: str) -> str:
+        # A Region without a price table is priced at us-east-1's (Assumption A-17,
+        # with a warning at run time); a string that is no Region name is an error.
+        if region in price_table_regions() or _REGION_NAME.match(region):
+            return region
         try:
             load_price_table(region)
         except ScenarioError as error:
             raise ValueError(
-                "; ".join(error.problems) + " (lambdasim/prices/<region>.json)"
+                "; ".join(error.problems) + "; or an AWS Region name like eu-west-1"
             ) from None
         return region
 
