@@ -302,3 +302,23 @@ def test_region_without_price_table_priced_as_us_east_1_with_warning(caplog):
     reference = lambdasim.simulate(scenario())
     assert "no price table for eu-west-1" in caplog.text
     assert result.summary["total"]["cost_usd"] == reference.summary["total"]["cost_usd"]
+
+
+def test_every_output_column_and_summary_key_is_documented(tmp_path):
+    # docs/results-schema.md is the one place the outputs are described.
+    doc = (REPO_ROOT / "docs" / "results-schema.md").read_text(encoding="utf-8")
+    result = lambdasim.simulate(scenario())
+    result.write(tmp_path)
+    summary = result.summary
+    keys = set(summary) | set(summary["total"])
+    keys |= {
+        k
+        for value in summary["total"].values()
+        if isinstance(value, dict)
+        for k in value
+    }
+    undocumented = sorted(k for k in keys if f"`{k}`" not in doc)
+    for name in ("invocations", "instances", "timeseries"):
+        columns = pd.read_parquet(tmp_path / f"{name}.parquet").columns
+        undocumented += [f"{name}.{c}" for c in columns if f"`{c}`" not in doc]
+    assert undocumented == []
