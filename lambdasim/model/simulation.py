@@ -1,10 +1,14 @@
 """Drive the platform with SimPy: arrivals, cold and warm starts, completion, reaping.
 
-One invocation costs two SimPy events: its arrival (a timeout of the source's driver)
-and its completion (a timeout whose callback frees the instance). Everything else an
-invocation needs is known at dispatch, so the row is recorded then. Reaping uses at
-most one pending timer per instance in the common case, so the event heap never grows
-with the arrival rate. No per-invocation `Process`, no scan of the pool.
+One invocation costs at most two events on SimPy's queue: its arrival (skipped when
+no other event comes first, see `Engine.advance_to`) and its completion (a callback
+that frees the instance). Everything else an invocation needs is known at dispatch,
+so its row is recorded then. Reaping uses at most one pending timer per instance in
+the common case, so the event heap never grows with the arrival rate. No
+per-invocation `Process`, no scan of the pool.
+
+On top of that path: callers that retry throttles (`request`), and Lambda's own
+retries of asynchronous events (`invoke_async`), both scheduled as arrivals.
 """
 
 from __future__ import annotations
@@ -47,8 +51,8 @@ from lambdasim.workload.base import ArrivalChunk, InvocationType
 
 logger = logging.getLogger(__name__)
 
-# Two times closer than this are the same instant (timers are scheduled as
-# differences, which can be off by an ulp).
+# Two times closer than this are the same instant (a retirement age is a sum of
+# floats and may miss the completion time it equals by an ulp).
 _TIME_EPS_S = 1e-9
 
 Observer = Callable[[float, str, int], None]
