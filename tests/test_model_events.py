@@ -231,6 +231,8 @@ def test_init_over_limit_fails_at_10_s_and_reruns_inside_invoke():
         13.0,
         Status.OK,
     )
+    # The instance became ready when the second INIT finished: 10 + 12 s.
+    assert records.instances["ready_s"][0] == 22.0
 
 
 def test_init_over_limit_and_over_timeout_is_init_error_and_instance_discarded():

@@ -34,7 +34,8 @@ class InstanceState(enum.IntEnum):
 
 
 _IDLE = InstanceState.IDLE
-_UNIT_UNIFORM = UniformSpec(low=0.0, high=1.0).sampler()
+# Draws in [0, 1): failures, where they strike, and retry jitter.
+UNIT_UNIFORM = UniformSpec(low=0.0, high=1.0).sampler()
 
 
 class Instance:
@@ -176,15 +177,20 @@ class WarmPool:
 
 
 class TokenBucket:
-    """Continuously refilled budget of new instances (the scale-up rule)."""
+    """A continuously refilled budget: new instances, or invoke requests."""
 
     __slots__ = ("burst", "refill_per_s", "tokens", "updated_s")
 
-    def __init__(self, rule: ScaleUpRule) -> None:
-        self.burst = rule.burst
-        self.refill_per_s = rule.refill_per_s
-        self.tokens = rule.burst  # Assumption A-10: full after a quiet period
+    def __init__(self, burst: float, refill_per_s: float) -> None:
+        self.burst = burst
+        self.refill_per_s = refill_per_s
+        self.tokens = burst  # Assumption A-10: full after a quiet period
         self.updated_s = 0.0
+
+    @classmethod
+    def for_rule(cls, rule: ScaleUpRule) -> TokenBucket:
+        """Return a full bucket for a scale-up rule."""
+        return cls(rule.burst, rule.refill_per_s)
 
     def take(self, now_s: float) -> bool:
         """Take one token if there is one at `now_s`."""
@@ -281,8 +287,8 @@ class Function:
         self.crash_probability = config.crash_probability
         self.failure_probability = config.crash_probability + config.error_probability
         self.has_failures = self.failure_probability > 0.0
-        self.failures = BlockSampler(_UNIT_UNIFORM, streams["errors"])
-        self.retry_jitter = BlockSampler(_UNIT_UNIFORM, streams["retries"])
+        self.failures = BlockSampler(UNIT_UNIFORM, streams["errors"])
+        self.retry_jitter = BlockSampler(UNIT_UNIFORM, streams["retries"])
         self.duration = BlockSampler(config.duration, streams["duration"])
         self.init = BlockSampler(config.init, streams["init"])
         self.platform_overhead = BlockSampler(

@@ -20,16 +20,16 @@ from functools import partial
 
 import numpy as np
 
-from lambdasim.distributions import BlockSampler, UniformSpec
+from lambdasim.distributions import BlockSampler
 from lambdasim.model.config import (
     AccountConfig,
     ClientPolicy,
     FunctionConfig,
-    ScaleUpRule,
     ScaleUpScope,
 )
 from lambdasim.model.engine import ARRIVAL, Call, Engine
 from lambdasim.model.platform import (
+    UNIT_UNIFORM,
     Account,
     Function,
     Instance,
@@ -91,20 +91,13 @@ class Simulation:
         self.seed = seed
         total_reserved = sum(c.reserved_concurrency or 0 for c in functions)
         self.account = Account(account, total_reserved)
-        self._requests = (
-            TokenBucket(
-                ScaleUpRule(
-                    burst=account.request_rate_per_s,
-                    refill_per_s=account.request_rate_per_s,
-                )
-            )
-            if account.request_rate_per_s is not None
-            else None
-        )
+        rate = account.request_rate_per_s
+        # Assumption A-16: one second's worth of requests, refilled continuously.
+        self._requests = TokenBucket(rate, rate) if rate is not None else None
         rule = account.scale_up
         # The legacy rule's budget is one bucket shared by every function.
         shared = (
-            TokenBucket(rule)
+            TokenBucket.for_rule(rule)
             if rule is not None and rule.scope is ScaleUpScope.ACCOUNT
             else None
         )
@@ -113,7 +106,7 @@ class Simulation:
                 index,
                 config,
                 self._streams(config.name),
-                shared or (TokenBucket(rule) if rule is not None else None),
+                shared or (TokenBucket.for_rule(rule) if rule is not None else None),
             )
             for index, config in enumerate(functions)
         ]
@@ -309,7 +302,7 @@ class Simulation:
             request_id: Row of the request's first attempt (-1: this is it).
             attempt: 1 for the first attempt, then 2, 3, ...
         """
-        row = len(self.invocations)
+        row = len(self._statuses)
         end_s = self.invoke(function, duration_s, invocation_type)
         request_id = row if request_id < 0 else request_id
         if attempt > 1 or client.policy.upstream_timeout_s is not None:
@@ -358,34 +351,19 @@ class Simulation:
             request_id, first_arrival_s = row, self.env.now
         else:
             self._link_attempt(row, request_id, attempt, -1)
-        now = self.env.now
-        config = function.config
         if end_s < 0.0:
-            if self._throttle_reasons[row] == _REQUEST_RATE:
-                # Assumption A-16: over the request-rate quota the Invoke call itself
-                # is refused (429): the event never enters Lambda's queue.
-                return
-            # Assumption A-15: throttle retries double from 1 s to at most 5 min,
-            # each drawn between half and all of that interval.
-            interval_s = min(
-                _ASYNC_MAX_DELAY_S, _ASYNC_FIRST_DELAY_S * 2.0 ** (attempt - 1)
-            )
-            delay_s = interval_s * (0.5 + 0.5 * function.retry_jitter.next())
-            retry_at_s = now + delay_s
-            expires_s = first_arrival_s + config.max_event_age_s
-            if retry_at_s > expires_s:
-                retry_at_s = expires_s
-                callback = self._drop_async
-            else:
-                callback = self._retry_async
-        elif status[row] in _RETRIED_ERRORS:
-            if error_retries >= config.max_retry_attempts:
-                return
-            retry_at_s = end_s + _ASYNC_ERROR_DELAYS_S[error_retries]
+            plan = self._requeue_throttled(function, row, attempt, first_arrival_s)
+        elif (
+            status[row] in _RETRIED_ERRORS
+            and error_retries < function.config.max_retry_attempts
+        ):
+            plan = (end_s + _ASYNC_ERROR_DELAYS_S[error_retries], self._retry_async)
             error_retries += 1
-            callback = self._retry_async
         else:
+            plan = None
+        if plan is None:
             return
+        retry_at_s, callback = plan
         self.pending_retries += 1
         retry = (
             function,
@@ -397,6 +375,27 @@ class Simulation:
         )
         self.env.call_at(retry_at_s, callback, retry, priority=ARRIVAL)
 
+    def _requeue_throttled(
+        self, function: Function, row: int, attempt: int, first_arrival_s: float
+    ) -> tuple[float, Callable[[Call], None]] | None:
+        """Return when a throttled event is retried, or dropped; None if refused."""
+        if self._throttle_reasons[row] == _REQUEST_RATE:
+            # Assumption A-16: over the request-rate quota the Invoke call itself is
+            # refused (429): the event never enters Lambda's queue.
+            return None
+        # Assumption A-15: throttle retries double from 1 s to at most 5 min, each
+        # drawn between half and all of that interval.
+        interval_s = min(
+            _ASYNC_MAX_DELAY_S, _ASYNC_FIRST_DELAY_S * 2.0 ** (attempt - 1)
+        )
+        retry_at_s = self.env.now + interval_s * (
+            0.5 + 0.5 * function.retry_jitter.next()
+        )
+        expires_s = first_arrival_s + function.config.max_event_age_s
+        if retry_at_s > expires_s:
+            return expires_s, self._drop_async
+        return retry_at_s, self._retry_async
+
     def _retry_async(self, event: Call) -> None:
         function, duration_s, request_id, attempt, first_s, error_retries = event.value
         self.pending_retries -= 1
@@ -407,9 +406,8 @@ class Simulation:
     def _drop_async(self, event: Call) -> None:
         function, _, request_id, attempt, _, _ = event.value
         self.pending_retries -= 1
-        row = len(self.invocations)
-        self._throttle(function, self.env.now, _ASYNC, 0)
-        self.invocations.columns["status"][row] = _DROPPED
+        row = len(self._statuses)
+        self._record_unserved(function, self.env.now, _ASYNC, _DROPPED, _NO_REASON)
         self._link_attempt(row, request_id, attempt + 1, -1)
 
     def _retry(self, event: Call) -> None:
@@ -435,10 +433,14 @@ class Simulation:
         if instance.invocations:
             return 0.0, function.init.next()
         init_s = function.init.next()
-        if init_s > function.init_limit_s:
-            return function.init_limit_s, function.init.next()
-        instance.ready_s = init_start_s + init_s
-        return init_s, 0.0
+        if init_s <= function.init_limit_s:
+            instance.ready_s = init_start_s + init_s
+            return init_s, 0.0
+        reinit_s = function.init.next()
+        if reinit_s < function.timeout_s:
+            # Ready once the INIT inside the invoke finishes (else never: A-07).
+            instance.ready_s = init_start_s + function.init_limit_s + reinit_s
+        return function.init_limit_s, reinit_s
 
     def _draw_failure(
         self,
@@ -462,7 +464,18 @@ class Simulation:
     def _throttle(
         self, function: Function, now: float, invocation_type: int, reason: int
     ) -> None:
-        # Assumption A-08: a 429 at once, no retry; nothing runs, nothing is billed.
+        # Assumption A-08: a 429 at once; nothing runs, nothing is billed.
+        self._record_unserved(function, now, invocation_type, _THROTTLED, reason)
+
+    def _record_unserved(
+        self,
+        function: Function,
+        now: float,
+        invocation_type: int,
+        status: int,
+        reason: int,
+    ) -> None:
+        """Record an attempt that never ran: a throttle, or a dropped event."""
         self._rec_function(function.index)
         self._rec_type(invocation_type)
         self._rec_arrival(now)
@@ -470,11 +483,12 @@ class Simulation:
         self._rec_overhead(0.0)
         self._rec_init(0.0)
         self._rec_duration(0.0)
-        self._rec_status(_THROTTLED)
+        self._rec_status(status)
         self._rec_throttle(reason)
         self._rec_instance(-1)
         if self._is_tracing:
-            self._trace(now, "throttle", function.index)
+            event = "throttle" if status == _THROTTLED else "dropped"
+            self._trace(now, event, function.index)
 
     def _create_instance(self, function: Function, now: float) -> Instance:
         lifetime = function.max_lifetime
@@ -563,8 +577,8 @@ class Simulation:
         columns["invocations"].append(instance.invocations)
 
     def _trace(self, now: float, event: str, entity_id: int) -> None:
-        # Every event names an instance, except a throttle, which has none.
-        entity = "function" if event == "throttle" else "instance"
+        # Every event names an instance, except a throttle or drop, which has none.
+        entity = "function" if event in ("throttle", "dropped") else "instance"
         logger.debug("t=%.6f %s=%d event=%s", now, entity, entity_id, event)
         if self._observer is not None:
             self._observer(now, event, entity_id)
@@ -585,6 +599,7 @@ _RESERVED = int(ThrottleReason.RESERVED_CONCURRENCY)
 _SCALE_UP = int(ThrottleReason.SCALE_UP_RATE)
 _REQUEST_RATE = int(ThrottleReason.REQUEST_RATE)
 _DROPPED = int(Status.DROPPED)
+_NO_REASON = int(ThrottleReason.NONE)
 _ASYNC = int(InvocationType.ASYNC)
 _RETRIED_ERRORS = frozenset({_ERROR, _TIMEOUT, _INIT_ERROR})
 # Lambda's retries of asynchronous events (AWS Lambda docs, "Error handling and
@@ -705,4 +720,4 @@ class _Client:
     ) -> None:
         self.index = index
         self.policy = policy
-        self.draws = BlockSampler(UniformSpec(low=0.0, high=1.0).sampler(), rng)
+        self.draws = BlockSampler(UNIT_UNIFORM, rng)
