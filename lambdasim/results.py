@@ -172,6 +172,17 @@ class RunRecords:
         return int(self.invocations["arrival_s"].shape[0])
 
 
+def has_run(status: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    """Tell which attempts ran: all but throttled and dropped ones.
+
+    Those two had no instance, no latency and no bill.
+    """
+    ran: npt.NDArray[np.bool_] = (status != Status.THROTTLED) & (
+        status != Status.DROPPED
+    )
+    return ran
+
+
 # Per-invocation billing columns, added to `RunRecords.invocations` by the caller once
 # pricing has run (0 for throttled rows). Column name -> numpy dtype.
 BILLING_COLUMNS: dict[str, str] = {

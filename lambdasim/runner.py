@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from lambdasim import pricing
@@ -43,7 +42,7 @@ from lambdasim.report.summary import summarise
 from lambdasim.report.timeseries import timeseries
 from lambdasim.results import (
     RunRecords,
-    Status,
+    has_run,
     instances_frame,
     invocations_frame,
     write_outputs,
@@ -511,7 +510,7 @@ def add_billing_columns(
         prices = pricing.load_price_table(pricing.DEFAULT_REGION)
     inv = records.invocations
     function_index = inv["function_index"].astype(np.intp)
-    is_billed = np.isin(inv["status"], _UNBILLED, invert=True)
+    is_billed = has_run(inv["status"])
     init_billed = np.array(
         [
             pricing.is_init_billed(
@@ -548,8 +547,3 @@ def add_billing_columns(
     )
     inv["request_usd"] = request_usd
     inv["compute_usd"] = compute_usd
-
-
-_UNBILLED: npt.NDArray[np.int8] = np.array(
-    [Status.THROTTLED, Status.DROPPED], dtype=np.int8
-)

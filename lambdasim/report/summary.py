@@ -21,7 +21,13 @@ from lambdasim.report._levels import (
     sweep,
     time_in_window,
 )
-from lambdasim.results import RunRecords, Status, ThrottleReason, billing_column
+from lambdasim.results import (
+    RunRecords,
+    Status,
+    ThrottleReason,
+    billing_column,
+    has_run,
+)
 from lambdasim.workload.base import InvocationType
 
 FloatArray = npt.NDArray[np.float64]
@@ -97,8 +103,6 @@ class _Columns:
     def from_records(cls, records: RunRecords) -> _Columns:
         inv, ins = records.invocations, records.instances
         status = inv["status"].astype(np.int64)
-        # Throttled and dropped attempts never ran: no instance, no latency.
-        has_run = (status != Status.THROTTLED) & (status != Status.DROPPED)
         sums = {
             name: billing_column(records, name).astype(np.float64)
             for name in ("request_usd", "compute_usd", "gb_seconds")
@@ -110,7 +114,7 @@ class _Columns:
             status=status,
             throttle_reason=inv["throttle_reason"].astype(np.int64),
             is_cold=inv["is_cold"].astype(bool),
-            has_run=has_run,
+            has_run=has_run(status),
             arrival_s=inv["arrival_s"].astype(np.float64),
             end_s=inv["end_s"].astype(np.float64),
             init_s=inv["init_s"].astype(np.float64),
@@ -152,48 +156,108 @@ _RETRIED_STATUSES = np.array(
 
 
 def _request_stats(records: RunRecords, n_functions: int) -> dict[str, Any]:
-    """Count requests (a first attempt and its retries) and the caller's view.
+    """Count requests (a first attempt and its retries), callers' and events' fates.
+
+    The caller's view covers synchronous requests only: an asynchronous caller has
+    its 202 at once, and what becomes of its event is in `async_event_age_ms` and
+    `on_failure_destination`. A dropped event's row is not an attempt, so it is no
+    retry either.
+    """
+    inv = records.invocations
+    requests = _Requests.from_records(records)
+    is_attempt = inv["status"] != Status.DROPPED
+    attempts = np.bincount(
+        inv["function_index"][is_attempt].astype(np.int64), minlength=n_functions
+    )
+    counts = np.bincount(requests.function, minlength=n_functions)
+    return {
+        "requests": _with_total(counts),
+        "retries": _with_total(attempts - counts),
+        **_caller_stats(records, requests, n_functions),
+        **_async_stats(records, requests, n_functions),
+    }
+
+
+@dataclass(frozen=True)
+class _Requests:
+    """Each request's first and last attempt (rows), function and last status."""
+
+    first: IntArray
+    last: IntArray
+    function: IntArray
+    final_status: npt.NDArray[Any]
+    is_async: npt.NDArray[np.bool_]
+
+    @classmethod
+    def from_records(cls, records: RunRecords) -> _Requests:
+        inv = records.invocations
+        rows = np.arange(inv["arrival_s"].shape[0], dtype=np.int64)
+        request_id = inv["request_id"].astype(np.int64)
+        # request_id is the row of the first attempt; retries come in later rows.
+        last_row = rows.copy()
+        np.maximum.at(last_row, request_id, rows)
+        first = rows[request_id == rows]
+        return cls(
+            first=first,
+            last=last_row[first],
+            function=inv["function_index"][first].astype(np.int64),
+            final_status=inv["status"][last_row[first]],
+            is_async=inv["invocation_type"][first] == InvocationType.ASYNC,
+        )
+
+    def count(self, mask: npt.NDArray[np.bool_], n_functions: int) -> IntArray:
+        """Requests per function where `mask` holds, with the total appended."""
+        return _with_total(np.bincount(self.function[mask], minlength=n_functions))
+
+
+def _caller_stats(
+    records: RunRecords, requests: _Requests, n_functions: int
+) -> dict[str, Any]:
+    """Synchronous callers: failures, give-ups and latency from the first attempt.
 
     A request's caller latency runs from its first attempt's arrival to its last
     attempt's end (its 429, for a request throttled on every attempt), cut at the
     caller's upstream timeout; a request fails when its last attempt did not end
-    `ok` or the caller stopped waiting. The caller's view covers synchronous
-    requests only: an asynchronous caller has its 202 at once, and what becomes of
-    its event is in `async_event_age_ms` and `on_failure_destination`. A dropped
-    event's row is not an attempt, so it is no retry either.
+    `ok` or the caller stopped waiting.
     """
     inv = records.invocations
-    rows = np.arange(inv["arrival_s"].shape[0], dtype=np.int64)
-    request_id = inv["request_id"].astype(np.int64)
-    last_row = rows.copy()
-    np.maximum.at(last_row, request_id, rows)
-    first = rows[request_id == rows]
-    last = last_row[first]
-    client = np.full(rows.shape, -1, dtype=np.int64)
+    client = np.full(inv["arrival_s"].shape, -1, dtype=np.int64)
     if records.attempts:
         client[records.attempts["row"]] = records.attempts["client_index"]
     # Index -1 (no client) picks the appended inf: the caller waits to the end.
-    timeouts_s = np.array([*records.upstream_timeouts_s, np.inf])[client[first]]
-    latency_s = inv["end_s"][last] - inv["arrival_s"][first]
-    final_status = inv["status"][last]
+    timeouts_s = np.array([*records.upstream_timeouts_s, np.inf])[
+        client[requests.first]
+    ]
+    latency_s = inv["end_s"][requests.last] - inv["arrival_s"][requests.first]
+    final_status = requests.final_status
     gave_up = (latency_s > timeouts_s) & (final_status != Status.THROTTLED)
-    failed = (final_status != Status.OK) | gave_up
-    function = inv["function_index"][first].astype(np.int64)
-    status = inv["status"]
-    is_attempt = status != Status.DROPPED
-    attempts = np.bincount(
-        inv["function_index"][is_attempt].astype(np.int64), minlength=n_functions
-    )
-    requests = np.bincount(function, minlength=n_functions)
-    # Asynchronous events: how old an attempt's event is when it runs, and where
-    # events that Lambda gives up on end (the on-failure destination).
-    is_async = inv["invocation_type"] == InvocationType.ASYNC
-    ran = is_async & (status != Status.THROTTLED) & (status != Status.DROPPED)
-    age_s = inv["arrival_s"] - inv["arrival_s"][request_id]
-    is_async_request = is_async[first]
-    exhausted = is_async_request & np.isin(final_status, _RETRIED_STATUSES)
-    expired = is_async_request & (final_status == Status.DROPPED)
-    is_sync = ~is_async_request
+    is_sync = ~requests.is_async
+    return {
+        "failed_requests": requests.count(
+            ((final_status != Status.OK) | gave_up) & is_sync, n_functions
+        ),
+        "upstream_timeouts": requests.count(gave_up & is_sync, n_functions),
+        "caller_latency_ms": _distribution(
+            np.minimum(latency_s, timeouts_s)[is_sync] * 1000.0,
+            requests.function[is_sync],
+            n_functions,
+            CALLER_LATENCY_STATS,
+        ),
+    }
+
+
+def _async_stats(
+    records: RunRecords, requests: _Requests, n_functions: int
+) -> dict[str, Any]:
+    """Asynchronous events: their age when they run, and where failures go.
+
+    Events Lambda gives up on end in the on-failure destination, by reason.
+    """
+    inv = records.invocations
+    ran = (inv["invocation_type"] == InvocationType.ASYNC) & has_run(inv["status"])
+    age_s = inv["arrival_s"] - inv["arrival_s"][inv["request_id"]]
+    final_status = requests.final_status
+    exhausted = np.isin(final_status, _RETRIED_STATUSES)
     return {
         "async_event_age_ms": _distribution(
             age_s[ran] * 1000.0,
@@ -201,25 +265,11 @@ def _request_stats(records: RunRecords, n_functions: int) -> dict[str, Any]:
             n_functions,
             ASYNC_AGE_STATS,
         ),
-        "destination_retries_exhausted": _with_total(
-            np.bincount(function[exhausted], minlength=n_functions)
+        "destination_retries_exhausted": requests.count(
+            requests.is_async & exhausted, n_functions
         ),
-        "destination_max_event_age": _with_total(
-            np.bincount(function[expired], minlength=n_functions)
-        ),
-        "requests": _with_total(requests),
-        "retries": _with_total(attempts - requests),
-        "failed_requests": _with_total(
-            np.bincount(function[failed & is_sync], minlength=n_functions)
-        ),
-        "upstream_timeouts": _with_total(
-            np.bincount(function[gave_up & is_sync], minlength=n_functions)
-        ),
-        "caller_latency_ms": _distribution(
-            np.minimum(latency_s, timeouts_s)[is_sync] * 1000.0,
-            function[is_sync],
-            n_functions,
-            CALLER_LATENCY_STATS,
+        "destination_max_event_age": requests.count(
+            requests.is_async & (final_status == Status.DROPPED), n_functions
         ),
     }
 

@@ -18,7 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from lambdasim.report._levels import step_peaks, sweep, time_in_steps
-from lambdasim.results import RunRecords, Status, categorical
+from lambdasim.results import RunRecords, Status, categorical, has_run
 from lambdasim.workload.base import InvocationType
 
 FloatArray = npt.NDArray[np.float64]
@@ -133,8 +133,7 @@ class _Steps:
     def from_records(cls, records: RunRecords, boundaries_s: FloatArray) -> _Steps:
         inv = records.invocations
         status = inv["status"].astype(np.int64)
-        # Throttled and dropped attempts never ran: nothing in flight, no instance.
-        has_run = (status != Status.THROTTLED) & (status != Status.DROPPED)
+        ran = has_run(status)
         return cls(
             n_functions=len(records.function_names),
             boundaries_s=boundaries_s,
@@ -142,8 +141,8 @@ class _Steps:
             arrival_s=inv["arrival_s"].astype(np.float64),
             start_s=inv["start_s"].astype(np.float64),
             end_s=inv["end_s"].astype(np.float64),
-            has_run=has_run,
-            is_cold=has_run & inv["is_cold"].astype(bool),
+            has_run=ran,
+            is_cold=ran & inv["is_cold"].astype(bool),
             is_throttled=status == Status.THROTTLED,
         )
 
