@@ -75,15 +75,14 @@ def _destination(block: Mapping[str, Any]) -> str:
     return f"{sum(block.get('on_failure_destination', {}).values()):,}"
 
 
-# Columns shown only when the run has something to show in them (header -> the
-# total's key that must be non-zero, and the cell).
-_OPTIONAL_COLUMNS: dict[str, tuple[str, Callable[[Mapping[str, Any]], str]]] = {
-    "errors": ("errors", _plain_count("errors")),
-    "retries": ("retries", _plain_count("retries")),
-    "failed req": ("failed_requests_of_retried", _plain_count("failed_requests")),
-    "gave up": ("upstream_timeouts", _plain_count("upstream_timeouts")),
-    "dropped": ("dropped", _plain_count("dropped")),
-    "to dest": ("destination_total", _destination),
+# Columns shown only when the total has something other than 0 in them.
+_OPTIONAL_COLUMNS: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "errors": _plain_count("errors"),
+    "retries": _plain_count("retries"),
+    "failed req": _plain_count("failed_requests"),
+    "gave up": _plain_count("upstream_timeouts"),
+    "dropped": _plain_count("dropped"),
+    "to dest": _destination,
 }
 
 
@@ -91,16 +90,8 @@ def _columns(
     total: Mapping[str, Any],
 ) -> dict[str, Callable[[Mapping[str, Any]], str]]:
     shown = dict(_COLUMNS)
-    present = dict(total)
-    # Failed requests only add news when callers retry or give up.
-    present["failed_requests_of_retried"] = (
-        total.get("failed_requests", 0)
-        if total.get("retries", 0) or total.get("upstream_timeouts", 0)
-        else 0
-    )
-    present["destination_total"] = sum(total.get("on_failure_destination", {}).values())
-    for header, (key, cell) in _OPTIONAL_COLUMNS.items():
-        if present.get(key, 0):
+    for header, cell in _OPTIONAL_COLUMNS.items():
+        if cell(total) != "0":
             shown[header] = cell
     return shown
 
