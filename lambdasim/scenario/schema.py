@@ -451,7 +451,10 @@ def _int_or(value: Any, default: int) -> int:
 RESERVED_NAME = "total"
 
 
-def cross_check_problems(raw: Any) -> list[tuple[tuple[str | int, ...], str]]:
+Problem = tuple[tuple[str | int, ...], str]
+
+
+def cross_check_problems(raw: Any) -> list[Problem]:
     """Return (key path, message) for problems that involve more than one field.
 
     Works on the raw scenario data as well as on a validated scenario's dump, so the
@@ -460,17 +463,35 @@ def cross_check_problems(raw: Any) -> list[tuple[tuple[str | int, ...], str]]:
     if not isinstance(raw, dict):
         return []
     functions: dict[str, Any] = _mapping(raw.get("functions"))
-    account: dict[str, Any] = _mapping(raw.get("account"))
-    problems: list[tuple[tuple[str | int, ...], str]] = []
-    for name in functions:
-        if name == RESERVED_NAME:
-            problems.append(
-                (
-                    ("functions", name),
-                    f"functions.{name}: the name {RESERVED_NAME!r} is reserved for "
-                    "the totals in reports; rename the function",
-                )
+    workload = raw["workload"] if isinstance(raw.get("workload"), list) else []
+    problems: list[Problem] = [
+        (
+            ("functions", name),
+            f"functions.{name}: the name {RESERVED_NAME!r} is "
+            "reserved for the totals in reports; rename the function",
+        )
+        for name in functions
+        if name == RESERVED_NAME
+    ]
+    problems += _reservation_problems(functions, _mapping(raw.get("account")))
+    for name, spec in functions.items():
+        problems += _init_problems(("functions", name), spec, default_runtime=None)
+    for index, source in enumerate(workload):
+        if isinstance(source, dict) and "function_defaults" in source:
+            problems += _init_problems(
+                ("workload", index, "function_defaults"),
+                source["function_defaults"],
+                default_runtime=FunctionDefaults().runtime,
             )
+    problems += _target_problems(functions, workload)
+    problems += _time_problems(raw)
+    return problems
+
+
+def _reservation_problems(
+    functions: dict[str, Any], account: dict[str, Any]
+) -> list[Problem]:
+    """Reservations may not eat into the unreserved minimum."""
     reserved = {
         name: spec["reserved_concurrency"]
         for name, spec in functions.items()
@@ -480,36 +501,32 @@ def cross_check_problems(raw: Any) -> list[tuple[tuple[str | int, ...], str]]:
     minimum = _int_or(account.get("unreserved_minimum"), 100)
     total = sum(reserved.values())
     if minimum > limit:
-        problems.append(
+        return [
             (
                 ("account", "unreserved_minimum"),
                 f"account.unreserved_minimum is {minimum}; expected at most "
                 f"account.concurrency_limit ({limit})",
             )
+        ]
+    if total <= limit - minimum:
+        return []
+    listed = ", ".join(f"{name}={value}" for name, value in reserved.items())
+    # Placed at the largest reservation: the likeliest one to lower.
+    largest = max(reserved, key=reserved.__getitem__)
+    return [
+        (
+            ("functions", largest, "reserved_concurrency"),
+            f"functions: reserved_concurrency adds up to {total} ({listed}); "
+            f"at most {limit - minimum} may be reserved (account.concurrency_limit "
+            f"{limit} minus account.unreserved_minimum {minimum})",
         )
-    elif total > limit - minimum:
-        listed = ", ".join(f"{name}={value}" for name, value in reserved.items())
-        # Placed at the largest reservation: the likeliest one to lower.
-        largest = max(reserved, key=reserved.__getitem__)
-        problems.append(
-            (
-                ("functions", largest, "reserved_concurrency"),
-                f"functions: reserved_concurrency adds up to {total} ({listed}); "
-                f"at most {limit - minimum} may be reserved (account.concurrency_limit "
-                f"{limit} minus account.unreserved_minimum {minimum})",
-            )
-        )
-    for name, spec in functions.items():
-        problems += _init_problems(("functions", name), spec, default_runtime=None)
-    workload = raw["workload"] if isinstance(raw.get("workload"), list) else []
-    for index, source in enumerate(workload):
-        if isinstance(source, dict) and "function_defaults" in source:
-            problems += _init_problems(
-                ("workload", index, "function_defaults"),
-                source["function_defaults"],
-                default_runtime=FunctionDefaults().runtime,
-            )
+    ]
+
+
+def _target_problems(functions: dict[str, Any], workload: list[Any]) -> list[Problem]:
+    """Every source aims at a function the scenario defines."""
     known = ", ".join(sorted(functions)) or "none"
+    problems: list[Problem] = []
     for index, source in enumerate(workload):
         target = source.get("function") if isinstance(source, dict) else None
         if isinstance(target, str) and target not in functions:
@@ -520,7 +537,6 @@ def cross_check_problems(raw: Any) -> list[tuple[tuple[str | int, ...], str]]:
                     f"functions defined under 'functions': {known}",
                 )
             )
-    problems += _time_problems(raw)
     return problems
 
 
@@ -537,14 +553,14 @@ def _seconds_or_none(value: Any, default: float | None = None) -> float | None:
         return None
 
 
-def _time_problems(raw: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+def _time_problems(raw: dict[str, Any]) -> list[Problem]:
     """Times that are valid alone but make no sense against the horizon.
 
     A source with no arrival before the horizon (a burst after it, say) is not an
     error: shortening the horizon of a shipped scenario is a common quick look. The
     run warns about it instead.
     """
-    problems: list[tuple[tuple[str | int, ...], str]] = []
+    problems: list[Problem] = []
     horizon_s = _seconds_or_none(raw.get("horizon"))
     step_s = _seconds_or_none(raw.get("timeseries_step"), default=60.0)
     if not horizon_s:
@@ -563,7 +579,7 @@ def _time_problems(raw: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str
 
 def _init_problems(
     key: tuple[str | int, ...], spec: Any, default_runtime: str | None
-) -> list[tuple[tuple[str | int, ...], str]]:
+) -> list[Problem]:
     """Check the raw runtime (or init preset name) of one function against presets.
 
     Runs on raw data so that an unknown runtime is reported even when other fields
