@@ -210,6 +210,11 @@ class Simulation:
     ) -> float:
         """Serve, or throttle, one invocation arriving now.
 
+        This is the per-invocation hot path, kept in one function on purpose: the
+        admission checks, dispatch and recording are inline because a call per step
+        costs measurably at millions of invocations (benchmarks/bench.py). Cold
+        starts, failures and throttles, the rarer branches, are helpers.
+
         Returns:
             When the invocation will end, or -1.0 if it was throttled.
         """
@@ -342,9 +347,9 @@ class Simulation:
         times, 1 min and then 2 min after the failed attempt ends; an event that
         fails them all goes to the on-failure destination.
         """
-        end_s = self.invoke(function, duration_s, _ASYNC)
         status = self._statuses
-        row = len(status) - 1
+        row = len(status)
+        end_s = self.invoke(function, duration_s, _ASYNC)
         if request_id < 0:
             if end_s >= 0.0 and status[row] == _OK:
                 return  # the common case: served at once, nothing to link or retry
