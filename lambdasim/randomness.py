@@ -27,6 +27,7 @@ class Purpose(enum.IntEnum):
     DISPATCH = 7
     ERRORS = 8
     RETRIES = 9
+    PROVISIONED = 10
 
 
 def stable_key(name: str) -> int:

@@ -58,6 +58,21 @@ class ReapReason(enum.IntEnum):
     KEEP_ALIVE = 1
     MAX_LIFETIME = 2
     INIT_FAILED = 3
+    PROVISIONED_RECYCLED = 4
+    PROVISIONED_RELEASED = 5
+
+
+class ServedBy(enum.IntEnum):
+    """Which kind of instance served an attempt.
+
+    `SPILLOVER` is an on-demand instance serving a qualifier that has provisioned
+    concurrency allocated (CloudWatch's ProvisionedConcurrencySpilloverInvocations).
+    Throttled and dropped attempts count as `ON_DEMAND`.
+    """
+
+    ON_DEMAND = 0
+    PROVISIONED = 1
+    SPILLOVER = 2
 
 
 # Column name -> array.array typecode. Order is the order of the output tables.
@@ -72,6 +87,7 @@ INVOCATION_COLUMNS: dict[str, str] = {
     "status": "b",
     "throttle_reason": "b",
     "instance_id": "q",
+    "served_by": "b",
 }
 
 # Attempts of requests from sources whose caller retries (or has an upstream
@@ -92,6 +108,16 @@ INSTANCE_COLUMNS: dict[str, str] = {
     "reaped_s": "d",
     "reap_reason": "b",
     "invocations": "q",
+    "init_s": "d",
+    "is_provisioned": "b",
+}
+
+# Changes of provisioned concurrency: from `time_s` on, `allocated` is configured on
+# the qualifier `function_index`.
+ALLOCATION_COLUMNS: dict[str, str] = {
+    "function_index": "i",
+    "time_s": "d",
+    "allocated": "i",
 }
 
 
@@ -139,6 +165,7 @@ class RunRecords:
             invocations get `request_id` and `attempt` columns from them.
         upstream_timeouts_s: Per client (`client_index`), how long its caller
             waits for a response (inf: as long as the function runs).
+        allocations: Changes of provisioned concurrency (see `ALLOCATION_COLUMNS`).
     """
 
     function_names: tuple[str, ...]
@@ -147,6 +174,7 @@ class RunRecords:
     horizon_s: float
     attempts: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
     upstream_timeouts_s: tuple[float, ...] = ()
+    allocations: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         inv = self.invocations
@@ -249,6 +277,7 @@ def invocations_frame(records: RunRecords) -> pd.DataFrame:
             "status": _labels(inv["status"], Status),
             "throttle_reason": _labels(inv["throttle_reason"], ThrottleReason),
             "instance_id": inv["instance_id"].astype(np.int64),
+            "served_by": _labels(inv["served_by"], ServedBy),
             "request_id": inv["request_id"].astype(np.int64),
             "attempt": inv["attempt"].astype(np.int64),
             "platform_overhead_ms": _ms(inv["platform_overhead_s"]),
@@ -284,6 +313,8 @@ def instances_frame(records: RunRecords) -> pd.DataFrame:
             "reaped_s": ins["reaped_s"].astype(np.float64),
             "reap_reason": _labels(ins["reap_reason"], ReapReason),
             "invocations": ins["invocations"].astype(np.int64),
+            "init_ms": _ms(ins["init_s"]),
+            "is_provisioned": ins["is_provisioned"].astype(bool),
         }
     )
 

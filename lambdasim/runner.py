@@ -36,7 +36,14 @@ from lambdasim.model import (
     ScaleUpRule,
     Simulation,
 )
-from lambdasim.model.config import legacy_scale_up_rule, memory_scale_factor
+from lambdasim.model.config import (
+    LATEST,
+    ProvisionedConfig,
+    ScheduledChange,
+    TargetTracking,
+    legacy_scale_up_rule,
+    memory_scale_factor,
+)
 from lambdasim.randomness import Purpose, stream
 from lambdasim.report.summary import summarise
 from lambdasim.report.timeseries import timeseries
@@ -75,14 +82,21 @@ class ResolvedFunction:
     """A function with everything needed to model and bill it.
 
     Attributes:
-        name: Unique function name.
+        name: Unique name: the function's, or ``function:qualifier``.
         spec: Its settings (declared, or trace data merged into defaults).
         duration: Handler duration at its own memory.
+        qualifier: The qualifier invoked (``$LATEST`` for the plain name).
     """
 
     name: str
     spec: schema.FunctionSpec
     duration: Sampler
+    qualifier: str = LATEST
+
+    @property
+    def function_name(self) -> str:
+        """The function's own name, without the qualifier."""
+        return self.name.partition(":")[0]
 
 
 @dataclass
@@ -182,10 +196,14 @@ class _ResolvedSource:
 def _resolve(
     scenario: schema.Scenario, seed: int
 ) -> tuple[list[ResolvedFunction], list[_ResolvedSource]]:
-    functions = [
-        ResolvedFunction(name, spec, _declared_duration(spec))
-        for name, spec in scenario.functions.items()
-    ]
+    functions = []
+    for name, spec in scenario.functions.items():
+        duration = _declared_duration(spec)
+        functions.append(ResolvedFunction(name, spec, duration))
+        functions += [
+            ResolvedFunction(f"{name}:{qualifier}", spec, duration, qualifier)
+            for qualifier in spec.all_qualifiers
+        ]
     index = {f.name: i for i, f in enumerate(functions)}
     sources: list[_ResolvedSource] = []
     keys: set[str] = set()
@@ -450,7 +468,9 @@ def _account(spec: schema.AccountSpec) -> AccountConfig:
 def _function_config(function: ResolvedFunction) -> FunctionConfig:
     spec = function.spec
     return FunctionConfig(
-        name=function.name,
+        name=function.function_name,
+        qualifier=function.qualifier,
+        provisioned=_provisioned(spec.provisioned_concurrency.get(function.qualifier)),
         memory_mb=spec.memory_mb,
         timeout_s=spec.timeout_s,
         duration=function.duration,
@@ -464,6 +484,39 @@ def _function_config(function: ResolvedFunction) -> FunctionConfig:
         crash_probability=spec.crash_probability,
         max_event_age_s=spec.async_max_event_age,
         max_retry_attempts=spec.async_max_retry_attempts,
+    )
+
+
+def _provisioned(spec: schema.ProvisionedSpec | None) -> ProvisionedConfig | None:
+    if spec is None:
+        return None
+    tracking = spec.target_tracking
+    schedule = [ScheduledChange(a.at, a.concurrency) for a in spec.schedule or []]
+    if spec.concurrency is not None:
+        initial = spec.concurrency
+    elif tracking is not None:
+        initial = tracking.min  # AAS raises the allocation to the minimum at once
+    elif schedule and schedule[0].at_s == 0.0:
+        initial = schedule.pop(0).concurrency
+    else:
+        initial = 0
+    return ProvisionedConfig(
+        initial=initial,
+        recycle_interval=spec.recycle_interval.sampler(),
+        schedule=tuple(schedule),
+        target_tracking=(
+            TargetTracking(
+                target=tracking.target,
+                min_capacity=tracking.min,
+                max_capacity=tracking.max,
+                scale_out_minutes=tracking.scale_out_minutes,
+                scale_in_minutes=tracking.scale_in_minutes,
+            )
+            if tracking is not None
+            else None
+        ),
+        allocation_delay_s=spec.allocation_delay,
+        allocation_rate_per_s=spec.allocation_rate_per_min / 60.0,
     )
 
 

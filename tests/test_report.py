@@ -38,6 +38,7 @@ class Inv:
     status: Status = OK
     reason: ThrottleReason = ThrottleReason.NONE
     instance_id: int = 0
+    served_by: int = 0
     request_usd: float = 0.0
     compute_usd: float = 0.0
 
@@ -66,6 +67,7 @@ def records(
         "status": [int(i.status) for i in invocations],
         "throttle_reason": [int(i.reason) for i in invocations],
         "instance_id": [i.instance_id for i in invocations],
+        "served_by": [i.served_by for i in invocations],
     }
     inv = {
         name: np.array(rows[name], dtype=np.dtype(code))
@@ -88,6 +90,8 @@ def records(
             for _, _, r in instances
         ],
         "invocations": [1] * len(instances),
+        "init_s": [0.0] * len(instances),
+        "is_provisioned": [0] * len(instances),
     }
     ins = {
         name: np.array(ins_rows[name], dtype=np.dtype(code))

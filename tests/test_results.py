@@ -42,6 +42,7 @@ def make_records(*, with_costs: bool = True) -> RunRecords:
         "status": [0, 2, 1],
         "throttle_reason": [0, 0, 3],
         "instance_id": [0, 0, -1],
+        "served_by": [0, 0, 0],
     }
     columns = {
         name: np.array(inv[name], dtype=np.dtype(code))
@@ -60,6 +61,8 @@ def make_records(*, with_costs: bool = True) -> RunRecords:
         "reaped_s": [4.5, math.nan],
         "reap_reason": [1, 0],
         "invocations": [2, 0],
+        "init_s": [0.4, 0.2],
+        "is_provisioned": [0, 0],
     }
     instances = {
         name: np.array(ins[name], dtype=np.dtype(code))

@@ -240,6 +240,42 @@ MISTAKES = {
         "- type: poisson",
         r"workload\[0\]\.rate_per_s is missing \(required\)",
     ),
+    "provisioned_on_latest": (
+        (
+            "timeout_s: 10",
+            "timeout_s: 10\n    provisioned_concurrency:\n      $LATEST: 2",
+        ),
+        "$LATEST: 2",
+        r"functions\.api\.provisioned_concurrency\.\$LATEST is 2; .*applies only to a "
+        r"version or an alias, never to \$LATEST",
+    ),
+    "provisioned_above_reservation": (
+        (
+            "timeout_s: 10",
+            "timeout_s: 10\n    reserved_concurrency: 5\n"
+            "    provisioned_concurrency: {live: 8}",
+        ),
+        "provisioned_concurrency: {live: 8}",
+        r"functions\.api: provisioned concurrency adds up to 8 at its peak, above its "
+        r"reserved_concurrency 5",
+    ),
+    "provisioned_two_modes": (
+        (
+            "timeout_s: 10",
+            "timeout_s: 10\n    provisioned_concurrency:\n"
+            "      live: {concurrency: 2, target_tracking: {min: 1, max: 4}}",
+        ),
+        "live: {concurrency: 2",
+        r"functions\.api\.provisioned_concurrency\.live is .*; give exactly one of "
+        r"concurrency, schedule and target_tracking; found concurrency, "
+        r"target_tracking",
+    ),
+    "source_targets_undeclared_qualifier": (
+        ("function: api", "function: api:lvie"),
+        "function: api:lvie",
+        r"workload\[0\]\.function is 'api:lvie', but 'api' has no qualifier 'lvie' "
+        r"\(qualifiers: none declared\); add it to functions\.api\.qualifiers",
+    ),
     "unknown_key": (
         ("timeout_s: 10", "timeout_s: 10\n    keepalive_s: 10m"),
         "keepalive_s: 10m",

@@ -124,12 +124,93 @@ class AccountConfig:
     request_rate_per_s: float | None = None
 
 
+# Lambda's name for the unpublished version; provisioned concurrency never applies
+# to it (AWS Lambda docs, "Configuring provisioned concurrency").
+LATEST = "$LATEST"
+
+
 @dataclass(frozen=True)
-class FunctionConfig:
-    """One Lambda function (or function qualifier) as the model sees it.
+class ScheduledChange:
+    """A scheduled action: from `at_s` on, `concurrency` is provisioned."""
+
+    at_s: float
+    concurrency: int
+
+
+@dataclass(frozen=True)
+class TargetTracking:
+    """Application Auto Scaling target tracking on PC utilisation.
+
+    AAS keeps two CloudWatch alarms on the one-minute Average of
+    `ProvisionedConcurrencyUtilization`: scale out when `scale_out_minutes`
+    datapoints in a row are above the target, scale in when `scale_in_minutes` in a
+    row are below `scale_in_ratio` x target (AWS Lambda docs, "Configuring
+    provisioned concurrency": 3 datapoints, and 90 % of the target for scale-in).
+    Either way the new allocation is ceil(allocated x utilisation / target), kept
+    within [min_capacity, max_capacity]. A scaling action resets both alarms, so
+    scale-in comes in steps at most every `scale_in_minutes`. Lambda's default
+    cooldowns are 0 s (AWS CDK `UtilizationScalingOptions`).
 
     Attributes:
-        name: Unique name; also keys the function's random streams.
+        target: Target utilisation, 0..1 (AWS's example: 0.7).
+        min_capacity: Lowest allocation the policy sets (at least 1: with nothing
+            allocated there is no utilisation to track).
+        max_capacity: Highest allocation the policy sets.
+        scale_out_minutes: Datapoints above target that trigger a scale-out.
+        scale_in_minutes: Datapoints below the scale-in threshold that trigger a
+            scale-in (Assumption A-21).
+        scale_in_ratio: Scale-in threshold as a fraction of the target.
+    """
+
+    target: float
+    min_capacity: int
+    max_capacity: int
+    scale_out_minutes: int = 3
+    scale_in_minutes: int = 15
+    scale_in_ratio: float = 0.9
+
+
+@dataclass(frozen=True)
+class ProvisionedConfig:
+    """Provisioned concurrency (PC) on one function qualifier (alias or version).
+
+    PC instances are initialised before they serve, are never reaped for idleness,
+    and are recycled (re-initialised in the background) every `recycle_interval`.
+    Invocations of the qualifier use an idle PC instance first and spill over to
+    on-demand instances when all are busy or the qualifier is past its request-rate
+    quota of `requests_per_s_per_unit` x allocated per second.
+
+    Attributes:
+        initial: Allocated at t = 0, already initialised (configured before the run).
+        schedule: Scheduled changes of the allocation, in time order.
+        target_tracking: Auto scaling on utilisation, or None.
+        allocation_delay_s: From a change of the allocation to the first new
+            instance starting its INIT ("a minute or two", Assumption A-19).
+        allocation_rate_per_s: New PC instances started per second after the delay
+            (Assumption A-19).
+        recycle_interval: Time from a PC instance's ready moment to its replacement
+            starting ("every few hours", Assumption A-20).
+        requests_per_s_per_unit: Request-rate quota per allocated unit (AWS: 10).
+    """
+
+    initial: int
+    recycle_interval: Sampler
+    schedule: tuple[ScheduledChange, ...] = ()
+    target_tracking: TargetTracking | None = None
+    allocation_delay_s: float = 60.0
+    allocation_rate_per_s: float = 100.0
+    requests_per_s_per_unit: float = 10.0
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """One Lambda function qualifier as the model sees it.
+
+    Qualifiers (aliases or versions) of one function have instances of their own but
+    share the function's reserved concurrency and scale-up budget.
+
+    Attributes:
+        name: Function name (shared by its qualifiers).
         memory_mb: Configured memory.
         timeout_s: Function timeout: a handler running longer ends as `timeout`.
         duration: Handler duration at this function's memory (already scaled).
@@ -153,6 +234,8 @@ class FunctionConfig:
             event (MaximumEventAgeInSeconds, 60 s to 6 h; default 6 h).
         max_retry_attempts: Retries of an asynchronous event after a function
             error or timeout (MaximumRetryAttempts, 0 to 2; default 2).
+        qualifier: The version or alias invoked (``$LATEST`` by default).
+        provisioned: Provisioned concurrency on this qualifier, or None.
     """
 
     name: str
@@ -170,6 +253,15 @@ class FunctionConfig:
     init_limit_s: float = 10.0
     max_event_age_s: float = 21600.0
     max_retry_attempts: int = 2
+    qualifier: str = LATEST
+    provisioned: ProvisionedConfig | None = None
+
+    @property
+    def label(self) -> str:
+        """Unique name of this qualifier: ``name``, or ``name:qualifier``."""
+        return (
+            self.name if self.qualifier == LATEST else f"{self.name}:{self.qualifier}"
+        )
 
 
 def cpu_share_vcpus(memory_mb: float) -> float:

@@ -12,6 +12,7 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from lambdasim.model.config import (
     FunctionConfig,
     ScaleUpRule,
 )
+
+if TYPE_CHECKING:
+    from lambdasim.model.provisioned import ProvisionedConcurrency
 
 
 class InstanceState(enum.IntEnum):
@@ -55,6 +59,9 @@ class Instance:
             the invocation that tried ends.
         reap_timer_s: When its effective reap-check event fires (inf if none).
         invocations: Invocations it has served (or is serving).
+        init_s: Length of its INIT phase at creation (0 until it ran).
+        is_provisioned: It is a provisioned-concurrency instance.
+        is_retiring: A PC instance being replaced: it leaves once idle.
     """
 
     __slots__ = (
@@ -69,6 +76,9 @@ class Instance:
         "is_broken",
         "reap_timer_s",
         "invocations",
+        "init_s",
+        "is_provisioned",
+        "is_retiring",
     )
 
     def __init__(
@@ -85,6 +95,9 @@ class Instance:
         self.is_broken = False
         self.reap_timer_s = math.inf
         self.invocations = 0
+        self.init_s = 0.0
+        self.is_provisioned = False
+        self.is_retiring = False
 
 
 class WarmPool:
@@ -213,6 +226,46 @@ class TokenBucket:
         self.tokens = tokens - 1.0
         return True
 
+    def resize(self, burst: float, refill_per_s: float, now_s: float) -> None:
+        """Change size and rate at `now_s`; a larger bucket gets its extra room full.
+
+        >>> bucket = TokenBucket(10.0, 10.0)
+        >>> bucket.resize(30.0, 30.0, now_s=0.0)
+        >>> bucket.tokens
+        30.0
+        """
+        tokens = min(
+            self.burst, self.tokens + (now_s - self.updated_s) * self.refill_per_s
+        )
+        self.tokens = min(burst, tokens + max(0.0, burst - self.burst))
+        self.burst = burst
+        self.refill_per_s = refill_per_s
+        self.updated_s = now_s
+
+
+class ConcurrencyLimit:
+    """A cap on on-demand concurrency: a reservation, or the unreserved pool.
+
+    A function's reservation is its own; functions without one share the account's
+    unreserved concurrency.
+
+    Provisioned concurrency is carved out of it while allocated (AWS counts PC
+    against the reservation, or against the account's unreserved concurrency), so
+    invocations served by PC instances never count here.
+
+    Attributes:
+        capacity: On-demand invocations allowed in flight.
+        in_use: On-demand invocations in flight (initialising or busy).
+        throttle_reason: The `ThrottleReason` recorded when it refuses one.
+    """
+
+    __slots__ = ("capacity", "in_use", "throttle_reason")
+
+    def __init__(self, capacity: float, throttle_reason: int) -> None:
+        self.capacity = capacity
+        self.in_use = 0
+        self.throttle_reason = throttle_reason
+
 
 class Account:
     """Concurrency shared by the functions of one account in one Region.
@@ -221,12 +274,15 @@ class Account:
     reservation share what is left (the unreserved pool).
     """
 
-    __slots__ = ("config", "unreserved_capacity", "unreserved_in_use")
+    __slots__ = ("config", "unreserved")
 
-    def __init__(self, config: AccountConfig, total_reserved: int) -> None:
+    def __init__(
+        self, config: AccountConfig, total_reserved: int, throttle_reason: int
+    ) -> None:
         self.config = config
-        self.unreserved_capacity = config.concurrency_limit - total_reserved
-        self.unreserved_in_use = 0
+        self.unreserved = ConcurrencyLimit(
+            config.concurrency_limit - total_reserved, throttle_reason
+        )
 
 
 class Function:
@@ -236,16 +292,18 @@ class Function:
         index: Position in the run's function list (the `function_index` column).
         config: Its configuration.
         concurrency: Its instances that are initialising or busy.
-        pool: Its idle instances.
-        bucket: Its scale-up budget, or None when scaling is instant or account-wide.
+        limit: The cap its on-demand invocations count against (shared by the
+            qualifiers of one function, or by all unreserved functions).
+        pool: Its idle on-demand instances.
+        bucket: Its scale-up budget, or None when scaling is instant.
+        provisioned: Its provisioned-concurrency state, or None without PC.
     """
 
     __slots__ = (
         "index",
         "config",
         "concurrency",
-        "capacity",
-        "is_reserved",
+        "limit",
         "pool",
         "bucket",
         "duration",
@@ -260,6 +318,7 @@ class Function:
         "failure_probability",
         "failures",
         "retry_jitter",
+        "provisioned",
         "_live",
     )
 
@@ -269,16 +328,13 @@ class Function:
         config: FunctionConfig,
         streams: dict[str, np.random.Generator],
         bucket: TokenBucket | None,
+        limit: ConcurrencyLimit,
     ) -> None:
         self.index = index
         self.config = config
         self.concurrency = 0
-        self.is_reserved = config.reserved_concurrency is not None
-        self.capacity = (
-            config.reserved_concurrency
-            if config.reserved_concurrency is not None
-            else math.inf
-        )
+        self.limit = limit
+        self.provisioned: ProvisionedConcurrency | None = None
         self._live: dict[int, Instance] = {}
         self.pool = WarmPool(config.dispatch, streams["dispatch"])
         self.bucket = bucket

@@ -31,19 +31,23 @@ from lambdasim.model.engine import ARRIVAL, Call, Engine
 from lambdasim.model.platform import (
     UNIT_UNIFORM,
     Account,
+    ConcurrencyLimit,
     Function,
     Instance,
     InstanceState,
     TokenBucket,
 )
+from lambdasim.model.provisioned import ProvisionedConcurrency
 from lambdasim.randomness import Purpose, stream
 from lambdasim.results import (
+    ALLOCATION_COLUMNS,
     ATTEMPT_COLUMNS,
     INSTANCE_COLUMNS,
     INVOCATION_COLUMNS,
     ColumnRecorder,
     ReapReason,
     RunRecords,
+    ServedBy,
     Status,
     ThrottleReason,
 )
@@ -83,33 +87,17 @@ class Simulation:
         horizon_s: float,
         observer: Observer | None = None,
     ) -> None:
-        names = [config.name for config in functions]
-        if len(set(names)) != len(names):
-            raise ValueError(f"function names must be unique, got {names}")
+        labels = [config.label for config in functions]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"function names must be unique, got {labels}")
         self.env = Engine()
         self.horizon_s = horizon_s
         self.seed = seed
-        total_reserved = sum(c.reserved_concurrency or 0 for c in functions)
-        self.account = Account(account, total_reserved)
+        self.account = Account(account, _reserved_total(functions), _ACCOUNT)
         rate = account.request_rate_per_s
         # Assumption A-16: one second's worth of requests, refilled continuously.
         self._requests = TokenBucket(rate, rate) if rate is not None else None
-        rule = account.scale_up
-        # The legacy rule's budget is one bucket shared by every function.
-        shared = (
-            TokenBucket.for_rule(rule)
-            if rule is not None and rule.scope is ScaleUpScope.ACCOUNT
-            else None
-        )
-        self.functions = [
-            Function(
-                index,
-                config,
-                self._streams(config.name),
-                shared or (TokenBucket.for_rule(rule) if rule is not None else None),
-            )
-            for index, config in enumerate(functions)
-        ]
+        self.functions = self._build_functions(account, functions)
         self.in_flight = 0
         self._next_instance_id = 0
         self._sources: list[tuple[Iterator[ArrivalChunk], _Client | None]] = []
@@ -120,7 +108,60 @@ class Simulation:
         self.invocations = ColumnRecorder(INVOCATION_COLUMNS)
         self.instances = ColumnRecorder(INSTANCE_COLUMNS)
         self.attempts = ColumnRecorder(ATTEMPT_COLUMNS)
+        self.allocations = ColumnRecorder(ALLOCATION_COLUMNS)
         self._bind_recorders()
+        self._provisioned = [
+            ProvisionedConcurrency(
+                self,
+                function,
+                function.config.provisioned,
+                stream(seed, function.config.label, Purpose.PROVISIONED),
+            )
+            for function in self.functions
+            if function.config.provisioned is not None
+        ]
+        for pc in self._provisioned:
+            pc.function.provisioned = pc
+
+    def _build_functions(
+        self, account: AccountConfig, configs: Sequence[FunctionConfig]
+    ) -> list[Function]:
+        """Make the runtime functions; qualifiers of one function share its limits.
+
+        The reservation (or the account's unreserved pool) and the scale-up budget
+        are per function: its qualifiers draw on the same ones.
+        """
+        rule = account.scale_up
+        # The legacy rule's budget is one bucket shared by every function.
+        shared = (
+            TokenBucket.for_rule(rule)
+            if rule is not None and rule.scope is ScaleUpScope.ACCOUNT
+            else None
+        )
+        limits: dict[str, ConcurrencyLimit] = {}
+        buckets: dict[str, TokenBucket | None] = {}
+        functions = []
+        for index, config in enumerate(configs):
+            name = config.name
+            if name not in limits:
+                reserved = config.reserved_concurrency
+                limits[name] = (
+                    ConcurrencyLimit(reserved, _RESERVED)
+                    if reserved is not None
+                    else self.account.unreserved
+                )
+                buckets[name] = shared or (
+                    TokenBucket.for_rule(rule) if rule is not None else None
+                )
+            function = Function(
+                index,
+                config,
+                self._streams(config.label),
+                buckets[name],
+                limits[name],
+            )
+            functions.append(function)
+        return functions
 
     def _streams(self, name: str) -> dict[str, np.random.Generator]:
         seed = self.seed
@@ -150,6 +191,7 @@ class Simulation:
         self._throttle_reasons = inv["throttle_reason"]
         self._rec_throttle = inv["throttle_reason"].append
         self._rec_instance = inv["instance_id"].append
+        self._rec_served_by = inv["served_by"].append
 
     def add_arrivals(
         self,
@@ -174,6 +216,8 @@ class Simulation:
 
     def run(self) -> RunRecords:
         """Run to the horizon, let in-flight invocations finish, return the records."""
+        for pc in self._provisioned:
+            pc.start()
         for chunks, client in self._sources:
             _ArrivalDriver(self, chunks, client).start()
         env = self.env
@@ -184,7 +228,7 @@ class Simulation:
             env.step()
         self._close_out()
         return RunRecords(
-            function_names=tuple(f.config.name for f in self.functions),
+            function_names=tuple(f.config.label for f in self.functions),
             invocations=self.invocations.to_arrays(),
             instances=self.instances.to_arrays(),
             horizon_s=self.horizon_s,
@@ -195,6 +239,7 @@ class Simulation:
                 else c.policy.upstream_timeout_s
                 for c in self._clients
             ),
+            allocations=self.allocations.to_arrays(),
         )
 
     def _close_out(self) -> None:
@@ -219,29 +264,32 @@ class Simulation:
             When the invocation will end, or -1.0 if it was throttled.
         """
         now = self.env.now
-        account = self.account
         requests = self._requests
         if requests is not None and not requests.take(now):
             self._throttle(function, now, invocation_type, _REQUEST_RATE)
             return -1.0
-        if function.is_reserved:
-            if function.concurrency >= function.capacity:
-                self._throttle(function, now, invocation_type, _RESERVED)
-                return -1.0
-        elif account.unreserved_in_use >= account.unreserved_capacity:
-            self._throttle(function, now, invocation_type, _ACCOUNT)
-            return -1.0
-
-        instance = function.pool.pop() if function.pool.idle else None
-        if instance is None:
-            bucket = function.bucket
-            if bucket is not None and not bucket.take(now):
-                self._throttle(function, now, invocation_type, _SCALE_UP)
-                return -1.0
-            instance = self._create_instance(function, now)
-            overhead_s = function.platform_overhead.next()
-        else:
+        pc = function.provisioned
+        instance = pc.take(now) if pc is not None else None
+        if instance is not None:
+            served_by = _PROVISIONED
             overhead_s = 0.0
+        else:
+            limit = function.limit
+            if limit.in_use >= limit.capacity:
+                self._throttle(function, now, invocation_type, limit.throttle_reason)
+                return -1.0
+            instance = function.pool.pop() if function.pool.idle else None
+            if instance is None:
+                bucket = function.bucket
+                if bucket is not None and not bucket.take(now):
+                    self._throttle(function, now, invocation_type, _SCALE_UP)
+                    return -1.0
+                instance = self.create_instance(function, now)
+                overhead_s = function.platform_overhead.next()
+            else:
+                overhead_s = 0.0
+            limit.in_use += 1
+            served_by = _ON_DEMAND if pc is None or not pc.target else _SPILLOVER
         if duration_s is None:
             duration_s = function.duration.next()
         if instance.needs_init:
@@ -269,8 +317,6 @@ class Simulation:
         end_s = start_s + duration_s
 
         function.concurrency += 1
-        if not function.is_reserved:
-            account.unreserved_in_use += 1
         self.in_flight += 1
         instance.invocations += 1
         self._rec_function(function.index)
@@ -283,6 +329,7 @@ class Simulation:
         self._rec_status(status)
         self._rec_throttle(0)
         self._rec_instance(instance.id)
+        self._rec_served_by(served_by)
         self.env.call_at(end_s, self._complete, instance)
         if self._is_tracing:
             self._trace(now, "cold_start" if is_cold else "warm_start", instance.id)
@@ -440,11 +487,13 @@ class Simulation:
         init_s = function.init.next()
         if init_s <= function.init_limit_s:
             instance.ready_s = init_start_s + init_s
+            instance.init_s = init_s
             return init_s, 0.0
         reinit_s = function.init.next()
         if reinit_s < function.timeout_s:
             # Ready once the INIT inside the invoke finishes (else never: A-07).
             instance.ready_s = init_start_s + function.init_limit_s + reinit_s
+        instance.init_s = function.init_limit_s
         return function.init_limit_s, reinit_s
 
     def _draw_failure(
@@ -491,13 +540,26 @@ class Simulation:
         self._rec_status(status)
         self._rec_throttle(reason)
         self._rec_instance(-1)
+        self._rec_served_by(_ON_DEMAND)
         if self._is_tracing:
             event = "throttle" if status == _THROTTLED else "dropped"
             self._trace(now, event, function.index)
 
-    def _create_instance(self, function: Function, now: float) -> Instance:
+    def create_instance(
+        self, function: Function, now: float, retires: bool = True
+    ) -> Instance:
+        """Make a new instance of `function` at `now` and count it as live.
+
+        Args:
+            function: Its function.
+            now: Its creation time.
+            retires: Whether it gets a maximum lifetime (PC instances are recycled
+                instead).
+        """
         lifetime = function.max_lifetime
-        retire_at_s = now + lifetime.next() if lifetime is not None else math.inf
+        retire_at_s = (
+            now + lifetime.next() if lifetime is not None and retires else math.inf
+        )
         instance = Instance(self._next_instance_id, function, now, retire_at_s)
         self._next_instance_id += 1
         function.register(instance)
@@ -509,21 +571,24 @@ class Simulation:
         instance: Instance = event.value
         function = instance.function
         function.concurrency -= 1
-        if not function.is_reserved:
-            self.account.unreserved_in_use -= 1
         self.in_flight -= 1
         now = self.env.now
         if self._is_tracing:
             self._trace(now, "end", instance.id)
+        if instance.is_provisioned:
+            assert function.provisioned is not None  # it has PC instances
+            function.provisioned.release(instance, now)
+            return
+        function.limit.in_use -= 1
         if instance.is_broken:
-            self._reap(instance, now, ReapReason.INIT_FAILED)
+            self.reap(instance, now, ReapReason.INIT_FAILED)
             return
         if now >= instance.retire_at_s - _TIME_EPS_S:
-            self._reap(instance, now, ReapReason.MAX_LIFETIME)
+            self.reap(instance, now, ReapReason.MAX_LIFETIME)
             return
         keep_alive_s = function.keep_alive.next()
         if keep_alive_s <= 0.0:
-            self._reap(instance, now, ReapReason.KEEP_ALIVE)
+            self.reap(instance, now, ReapReason.KEEP_ALIVE)
             return
         instance.state = _IDLE
         reap_at_s = instance.reap_at_s = now + keep_alive_s
@@ -560,9 +625,10 @@ class Simulation:
             self._arm_reap_timer(instance, now)
             return
         instance.function.pool.discard(instance)
-        self._reap(instance, now, reason)
+        self.reap(instance, now, reason)
 
-    def _reap(self, instance: Instance, now: float, reason: ReapReason) -> None:
+    def reap(self, instance: Instance, now: float, reason: ReapReason) -> None:
+        """End an instance's life at `now` and record it."""
         instance.state = InstanceState.REAPED
         instance.function.unregister(instance)
         self._record_instance(instance, now, reason)
@@ -580,6 +646,17 @@ class Simulation:
         columns["reaped_s"].append(reaped_s)
         columns["reap_reason"].append(int(reason))
         columns["invocations"].append(instance.invocations)
+        columns["init_s"].append(instance.init_s)
+        columns["is_provisioned"].append(instance.is_provisioned)
+
+    def record_allocation(
+        self, function_index: int, now: float, allocated: int
+    ) -> None:
+        """Record that `allocated` PC is configured on a qualifier from `now` on."""
+        columns = self.allocations.columns
+        columns["function_index"].append(function_index)
+        columns["time_s"].append(now)
+        columns["allocated"].append(allocated)
 
     def _trace(self, now: float, event: str, entity_id: int) -> None:
         # Every event names an instance, except a throttle or drop, which has none.
@@ -599,6 +676,9 @@ _ERROR = int(Status.ERROR)
 _INIT_ERROR = int(Status.INIT_ERROR)
 _TIMEOUT = int(Status.TIMEOUT)
 _THROTTLED = int(Status.THROTTLED)
+_ON_DEMAND = int(ServedBy.ON_DEMAND)
+_PROVISIONED = int(ServedBy.PROVISIONED)
+_SPILLOVER = int(ServedBy.SPILLOVER)
 _ACCOUNT = int(ThrottleReason.ACCOUNT_CONCURRENCY)
 _RESERVED = int(ThrottleReason.RESERVED_CONCURRENCY)
 _SCALE_UP = int(ThrottleReason.SCALE_UP_RATE)
@@ -613,6 +693,12 @@ _RETRIED_ERRORS = frozenset({_ERROR, _TIMEOUT, _INIT_ERROR})
 _ASYNC_FIRST_DELAY_S = 1.0
 _ASYNC_MAX_DELAY_S = 300.0
 _ASYNC_ERROR_DELAYS_S = (60.0, 120.0)
+
+
+def _reserved_total(configs: Sequence[FunctionConfig]) -> int:
+    """Concurrency reserved by all functions (once per function, not per qualifier)."""
+    reserved = {c.name: c.reserved_concurrency or 0 for c in configs}
+    return sum(reserved.values())
 
 
 class _ArrivalDriver:

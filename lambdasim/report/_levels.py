@@ -245,3 +245,30 @@ def time_in_window(
     covered = np.maximum(end - start, 0.0)
     totals = np.bincount(group.astype(np.int64), weights=covered, minlength=n_groups)
     return totals.astype(np.float64)
+
+
+def allocation_units(
+    allocations: dict[str, npt.NDArray[Any]], horizon_s: float
+) -> tuple[FloatArray, FloatArray, IntArray]:
+    """Return one interval per allocated PC unit: (start, end, function).
+
+    Each change of allocation holds until the qualifier's next change (or the
+    horizon); an allocation of n is n intervals, so counting intervals gives the
+    allocation as a level.
+    """
+    if not allocations or allocations["time_s"].shape[0] == 0:
+        empty = np.zeros(0, dtype=np.float64)
+        return empty, empty.copy(), np.zeros(0, dtype=np.int64)
+    group = allocations["function_index"].astype(np.int64)
+    time_s = allocations["time_s"].astype(np.float64)
+    allocated = allocations["allocated"].astype(np.int64)
+    order = np.lexsort((time_s, group))
+    group, time_s, allocated = group[order], time_s[order], allocated[order]
+    next_s = np.append(time_s[1:], horizon_s)
+    is_last = np.append(group[1:] != group[:-1], True)
+    end_s = np.where(is_last, max(horizon_s, 0.0), next_s)
+    return (
+        np.repeat(time_s, allocated),
+        np.repeat(end_s, allocated),
+        np.repeat(group, allocated),
+    )

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lambdasim.report._levels import (
+    allocation_units,
     group_codes,
     group_max,
     group_offsets,
@@ -23,6 +24,7 @@ from lambdasim.report._levels import (
 )
 from lambdasim.results import (
     RunRecords,
+    ServedBy,
     Status,
     ThrottleReason,
     billing_column,
@@ -67,6 +69,7 @@ def summarise(
     columns = _Columns.from_records(records)
     stats = _per_function_stats(columns)
     stats.update(_request_stats(records, columns.n_functions))
+    stats.update(_provisioned_stats(records, columns.n_functions))
     names = records.function_names
     return {
         "scenario": scenario,
@@ -274,6 +277,58 @@ def _async_stats(
     }
 
 
+def _provisioned_stats(records: RunRecords, n_functions: int) -> dict[str, Any]:
+    """Provisioned concurrency: who served, how much was allocated and used.
+
+    Utilisation is CloudWatch's ProvisionedConcurrencyUtilization made
+    time-weighted over the run: time PC instances spent serving, over time they
+    were ready (idle or busy), both within the horizon.
+    """
+    inv, ins = records.invocations, records.instances
+    window = (0.0, float(records.horizon_s))
+    function = inv["function_index"].astype(np.int64)
+    served_by = inv["served_by"]
+    ran = has_run(inv["status"])
+    on_pc = ran & (served_by == ServedBy.PROVISIONED)
+    busy_s = time_in_window(
+        inv["arrival_s"][on_pc],
+        inv["end_s"][on_pc],
+        function[on_pc],
+        n_functions,
+        window,
+    )
+    is_pc = ins["is_provisioned"].astype(bool)
+    pc_function = ins["function_index"][is_pc].astype(np.int64)
+    ready_s = time_in_window(
+        ins["ready_s"][is_pc], ins["reaped_s"][is_pc], pc_function, n_functions, window
+    )
+    units = allocation_units(records.allocations, records.horizon_s)
+    allocated_s = _with_total(time_in_window(*units, n_functions, window))
+    grouped, total = sweep(*units, n_functions)
+    busy_s, ready_s = _with_total(busy_s), _with_total(ready_s)
+    horizon_s = records.horizon_s
+    return {
+        "provisioned_invocations": _with_total(
+            np.bincount(function[on_pc], minlength=n_functions)
+        ),
+        "spillover_invocations": _with_total(
+            np.bincount(
+                function[ran & (served_by == ServedBy.SPILLOVER)], minlength=n_functions
+            )
+        ),
+        "provisioned_inits": _with_total(
+            np.bincount(pc_function, minlength=n_functions)
+        ),
+        "pc_utilisation": np.divide(
+            busy_s, ready_s, out=np.full(n_functions + 1, math.nan), where=ready_s > 0
+        ),
+        "mean_provisioned_concurrency": (
+            allocated_s / horizon_s if horizon_s > 0 else np.zeros(n_functions + 1)
+        ),
+        "max_provisioned_concurrency": np.append(group_max(grouped), group_max(total)),
+    }
+
+
 def _with_total(per_function: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return np.append(per_function, per_function.sum())
 
@@ -405,6 +460,12 @@ def _block(stats: dict[str, Any], i: int) -> dict[str, Any]:
         "upstream_timeouts": int(stats["upstream_timeouts"][i]),
         "caller_latency_ms": _json_floats(stats["caller_latency_ms"][i]),
         "async_event_age_ms": _json_floats(stats["async_event_age_ms"][i]),
+        "provisioned_invocations": int(stats["provisioned_invocations"][i]),
+        "spillover_invocations": int(stats["spillover_invocations"][i]),
+        "provisioned_inits": int(stats["provisioned_inits"][i]),
+        "pc_utilisation": _json_float(stats["pc_utilisation"][i]),
+        "mean_provisioned_concurrency": float(stats["mean_provisioned_concurrency"][i]),
+        "max_provisioned_concurrency": int(stats["max_provisioned_concurrency"][i]),
         "on_failure_destination": {
             "retries_exhausted": int(stats["destination_retries_exhausted"][i]),
             "max_event_age": int(stats["destination_max_event_age"][i]),

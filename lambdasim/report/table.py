@@ -75,6 +75,11 @@ def _destination(block: Mapping[str, Any]) -> str:
     return f"{sum(block.get('on_failure_destination', {}).values()):,}"
 
 
+def _utilisation(block: Mapping[str, Any]) -> str:
+    value = block.get("pc_utilisation")
+    return "0" if value is None else f"{100.0 * value:.1f}"
+
+
 # Columns shown only when the total has something other than 0 in them.
 _OPTIONAL_COLUMNS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "errors": _plain_count("errors"),
@@ -83,6 +88,9 @@ _OPTIONAL_COLUMNS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "gave up": _plain_count("upstream_timeouts"),
     "dropped": _plain_count("dropped"),
     "to dest": _destination,
+    "on PC": _plain_count("provisioned_invocations"),
+    "spillover": _plain_count("spillover_invocations"),
+    "PC util %": _utilisation,
 }
 
 

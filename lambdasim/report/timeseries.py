@@ -17,8 +17,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from lambdasim.report._levels import step_peaks, sweep, time_in_steps
-from lambdasim.results import RunRecords, Status, categorical, has_run
+from lambdasim.report._levels import (
+    allocation_units,
+    step_peaks,
+    sweep,
+    time_in_steps,
+)
+from lambdasim.results import RunRecords, ServedBy, Status, categorical, has_run
 from lambdasim.workload.base import InvocationType
 
 FloatArray = npt.NDArray[np.float64]
@@ -41,6 +46,9 @@ TIMESERIES_COLUMNS: tuple[str, ...] = (
     "cold_starts",
     "throttles",
     "async_queue_depth",
+    "provisioned_concurrency",
+    "provisioned_in_use",
+    "spillover_invocations",
 )
 
 
@@ -110,6 +118,7 @@ def timeseries(
             | (frame["max_concurrency"] > 0)
             | (frame["invocations"] > 0)
             | (frame["async_queue_depth"] > 0)
+            | (frame["provisioned_concurrency"] > 0)
         )
         frame = frame[is_active | (frame["function"] == TOTAL)]
     return frame.reset_index(drop=True)
@@ -209,6 +218,25 @@ def _step_columns(
         "cold_starts": steps.arrivals(cold),
         "throttles": steps.arrivals(steps.is_throttled),
         "async_queue_depth": steps.mean_level(*async_waits(records)),
+        **_provisioned_columns(records, steps),
+    }
+
+
+def _provisioned_columns(
+    records: RunRecords, steps: _Steps
+) -> dict[str, npt.NDArray[np.generic]]:
+    """PC allocated and in use (time-weighted means) and spillover counts."""
+    served_by = records.invocations["served_by"]
+    on_pc = steps.has_run & (served_by == ServedBy.PROVISIONED)
+    start_s, end_s, group = allocation_units(records.allocations, records.horizon_s)
+    return {
+        "provisioned_concurrency": steps.mean_level(start_s, end_s, group),
+        "provisioned_in_use": steps.mean_level(
+            steps.arrival_s[on_pc], steps.end_s[on_pc], steps.function[on_pc]
+        ),
+        "spillover_invocations": steps.arrivals(
+            steps.has_run & (served_by == ServedBy.SPILLOVER)
+        ),
     }
 
 

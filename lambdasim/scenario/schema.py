@@ -8,11 +8,13 @@ every key with an example.
 from __future__ import annotations
 
 import datetime
+import difflib
 import enum
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -218,12 +220,127 @@ class _FunctionSettings(_Strict):
         return self
 
 
+# Lambda's qualifier syntax: an alias name or a version number.
+_QUALIFIER = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def _qualifier(value: object) -> object:
+    if value == "$LATEST":
+        raise ValueError(
+            "'$LATEST' is what plain 'function: name' invokes; provisioned "
+            "concurrency applies only to a version or an alias, never to $LATEST"
+        )
+    if isinstance(value, str) and not _QUALIFIER.match(value):
+        raise ValueError(
+            f"qualifier {value!r} is not an alias name or version number; use 1-128 "
+            "letters, digits, '-' or '_'"
+        )
+    return value
+
+
+Qualifier = Annotated[str, AfterValidator(_qualifier)]
+# PC environments are recycled "every few hours" (AWS Lambda docs); busy
+# environments live about 2 h (xebia.com). Assumption A-20.
+DEFAULT_RECYCLE_INTERVAL = UniformSpec(low=2 * 3600.0, high=4 * 3600.0)
+
+
+class ScheduledActionSpec(_Strict):
+    """One scheduled change of provisioned concurrency."""
+
+    at: Seconds = Field(ge=0)
+    concurrency: int = Field(ge=0)
+
+
+class TargetTrackingSpec(_Strict):
+    """Application Auto Scaling target tracking on PC utilisation."""
+
+    target: float = Field(default=0.7, gt=0.0, le=1.0)
+    min: int = Field(ge=1)
+    max: int = Field(ge=1)
+    scale_out_minutes: int = Field(default=3, ge=1, le=60)
+    scale_in_minutes: int = Field(default=15, ge=1, le=60)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TargetTrackingSpec:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max})")
+        return self
+
+
+class ProvisionedSpec(_Strict):
+    """Provisioned concurrency on one qualifier: fixed, scheduled or tracked.
+
+    Written as a number for a fixed allocation (``live: 10``), or as a mapping with
+    exactly one of `concurrency`, `schedule` and `target_tracking`.
+    """
+
+    concurrency: int | None = Field(default=None, ge=0)
+    schedule: list[ScheduledActionSpec] | None = Field(default=None, min_length=1)
+    target_tracking: TargetTrackingSpec | None = None
+    # "Allocation starts after a minute or two" (LDG-2023); up to 6,000 instances
+    # per minute per function (current docs). Assumption A-19.
+    allocation_delay: Seconds = Field(default=60.0, ge=0)
+    allocation_rate_per_min: float = Field(default=6000.0, gt=0)
+    recycle_interval: DistributionField = DEFAULT_RECYCLE_INTERVAL
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return {"concurrency": value}
+        return value
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> ProvisionedSpec:
+        modes = [
+            name
+            for name in ("concurrency", "schedule", "target_tracking")
+            if getattr(self, name) is not None
+        ]
+        if len(modes) != 1:
+            found = ", ".join(modes) if modes else "none"
+            raise ValueError(
+                "give exactly one of concurrency, schedule and target_tracking; "
+                f"found {found}"
+            )
+        if self.schedule is not None:
+            times = [action.at for action in self.schedule]
+            if times != sorted(times) or len(set(times)) != len(times):
+                raise ValueError("schedule times must be strictly increasing")
+        return self
+
+    @property
+    def peak(self) -> int:
+        """The most this spec ever allocates."""
+        if self.concurrency is not None:
+            return self.concurrency
+        if self.schedule is not None:
+            return max(action.concurrency for action in self.schedule)
+        assert self.target_tracking is not None  # one mode is set
+        return self.target_tracking.max
+
+
 class FunctionSpec(_FunctionSettings):
-    """One Lambda function."""
+    """One Lambda function.
+
+    `qualifiers` lists the aliases or versions that workload sources invoke as
+    ``function: name:qualifier`` besides ``$LATEST`` (plain ``name``); each has
+    instances of its own. Qualifiers with `provisioned_concurrency` need not be
+    listed. PC never applies to ``$LATEST``.
+    """
 
     memory_mb: int = Field(default=128, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
     reserved_concurrency: int | None = Field(default=None, ge=0)
     duration: DurationSpec
+    qualifiers: list[Qualifier] = Field(default_factory=list)
+    provisioned_concurrency: dict[Qualifier, ProvisionedSpec] = Field(
+        default_factory=dict
+    )
+
+    @property
+    def all_qualifiers(self) -> list[str]:
+        """Listed qualifiers, then those with PC, each once, in order."""
+        return list(dict.fromkeys([*self.qualifiers, *self.provisioned_concurrency]))
 
 
 def _check_init(
@@ -474,6 +591,7 @@ def cross_check_problems(raw: Any) -> list[Problem]:
         if name == RESERVED_NAME
     ]
     problems += _reservation_problems(functions, _mapping(raw.get("account")))
+    problems += _provisioned_problems(functions, _mapping(raw.get("account")))
     for name, spec in functions.items():
         problems += _init_problems(("functions", name), spec, default_runtime=None)
     for index, source in enumerate(workload):
@@ -524,12 +642,15 @@ def _reservation_problems(
 
 
 def _target_problems(functions: dict[str, Any], workload: list[Any]) -> list[Problem]:
-    """Every source aims at a function the scenario defines."""
+    """Every source aims at a function (and qualifier) the scenario defines."""
     known = ", ".join(sorted(functions)) or "none"
     problems: list[Problem] = []
     for index, source in enumerate(workload):
         target = source.get("function") if isinstance(source, dict) else None
-        if isinstance(target, str) and target not in functions:
+        if not isinstance(target, str):
+            continue
+        name, _, qualifier = target.partition(":")
+        if name not in functions:
             problems.append(
                 (
                     ("workload", index, "function"),
@@ -537,6 +658,91 @@ def _target_problems(functions: dict[str, Any], workload: list[Any]) -> list[Pro
                     f"functions defined under 'functions': {known}",
                 )
             )
+            continue
+        qualifiers = _declared_qualifiers(functions[name])
+        if qualifier and qualifier != "$LATEST" and qualifier not in qualifiers:
+            listed = ", ".join(qualifiers) or "none declared"
+            close = difflib.get_close_matches(qualifier, qualifiers, n=1)
+            hint = f"did you mean '{name}:{close[0]}'? " if close else ""
+            problems.append(
+                (
+                    ("workload", index, "function"),
+                    f"workload[{index}].function is {target!r}, but {name!r} has no "
+                    f"qualifier {qualifier!r} (qualifiers: {listed}); {hint}add it "
+                    f"to functions.{name}.qualifiers or give it "
+                    "provisioned_concurrency",
+                )
+            )
+    return problems
+
+
+def _declared_qualifiers(spec: Any) -> list[str]:
+    if not isinstance(spec, dict):
+        return []
+    listed = spec.get("qualifiers")
+    names = (
+        [q for q in listed if isinstance(q, str)] if isinstance(listed, list) else []
+    )
+    names += _mapping(spec.get("provisioned_concurrency"))
+    return [name for name in dict.fromkeys(names) if name != "$LATEST"]
+
+
+def _provisioned_peaks(spec: Any) -> dict[str, int]:
+    """Qualifier -> the most PC it is ever given, for well-formed entries only."""
+    peaks: dict[str, int] = {}
+    for qualifier, value in _mapping(
+        _mapping(spec).get("provisioned_concurrency")
+    ).items():
+        try:
+            peaks[qualifier] = ProvisionedSpec.model_validate(value).peak
+        except ValueError:
+            continue  # reported by the field validators
+    return peaks
+
+
+def _provisioned_problems(
+    functions: dict[str, Any], account: dict[str, Any]
+) -> list[Problem]:
+    """PC fits in the reservation, and in the account beside the reservations.
+
+    AWS: PC counts against the function's reserved concurrency (it may not exceed
+    it), or else against the account's unreserved concurrency, of which
+    `unreserved_minimum` must stay free.
+    """
+    problems: list[Problem] = []
+    unreserved_pc = 0
+    for name, spec in functions.items():
+        peaks = _provisioned_peaks(spec)
+        total = sum(peaks.values())
+        reserved = _int_or(_mapping(spec).get("reserved_concurrency"), -1)
+        if reserved < 0:
+            unreserved_pc += total
+        elif total > reserved:
+            problems.append(
+                (
+                    ("functions", name, "provisioned_concurrency"),
+                    f"functions.{name}: provisioned concurrency adds up to {total} "
+                    f"at its peak, above its reserved_concurrency {reserved}; PC "
+                    "counts against the reservation and may not exceed it",
+                )
+            )
+    reserved_total = sum(
+        max(0, _int_or(_mapping(spec).get("reserved_concurrency"), 0))
+        for spec in functions.values()
+    )
+    limit = _int_or(account.get("concurrency_limit"), 1000)
+    minimum = _int_or(account.get("unreserved_minimum"), 100)
+    if unreserved_pc and reserved_total + unreserved_pc > limit - minimum:
+        problems.append(
+            (
+                ("functions",),
+                f"functions: provisioned concurrency of functions without a "
+                f"reservation peaks at {unreserved_pc}; with {reserved_total} "
+                f"reserved, at most {limit - minimum - reserved_total} fits "
+                f"(account.concurrency_limit {limit} minus "
+                f"account.unreserved_minimum {minimum})",
+            )
+        )
     return problems
 
 
