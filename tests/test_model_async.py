@@ -158,3 +158,19 @@ def test_async_queue_depth_counts_events_waiting_for_a_retry():
     assert depth.sum() == pytest.approx(served_s - 0.5)
     assert depth.max() == pytest.approx(1.0)
     assert depth[0] == pytest.approx(0.5)
+
+
+def test_throttle_backoff_after_an_error_retry_starts_again_at_one_second():
+    # Reserved 1, timeout 5 s, handler 10 s: every attempt times out after 5 s.
+    # Event A (async, t=0) times out at 5 and is retried at 5 + 60 = 65. A sync
+    # invocation B at 64 holds the slot until 69, so A's retry is throttled: its
+    # first throttle, so it comes back within [0.5, 1) s, i.e. in [65.5, 66). (Had
+    # the backoff counted the error retry too, the wait would be in [1, 2) s.)
+    fn = function(duration_s=10.0, timeout_s=5.0, reserved=1)
+    kinds = [InvocationType.ASYNC, InvocationType.SYNC]
+    records, _ = run_async([fn], [0.0, 64.0], horizon_s=200.0, kinds=kinds)
+    inv = records.invocations
+    attempts_of_a = inv["arrival_s"][inv["request_id"] == 0]
+    assert attempts_of_a[:2].tolist() == [0.0, 65.0]
+    assert inv["status"][inv["request_id"] == 0][1] == Status.THROTTLED
+    assert 65.5 <= attempts_of_a[2] < 66.0

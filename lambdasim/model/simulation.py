@@ -404,7 +404,9 @@ class Simulation:
         else:
             self._link_attempt(row, request_id, attempt, -1)
         if end_s < 0.0:
-            plan = self._requeue_throttled(function, row, attempt, first_arrival_s)
+            # Attempts so far are this one, earlier throttles and error retries.
+            throttles = attempt - error_retries
+            plan = self._requeue_throttled(function, row, throttles, first_arrival_s)
         elif (
             status[row] in _RETRIED_ERRORS
             and error_retries < function.config.max_retry_attempts
@@ -428,9 +430,13 @@ class Simulation:
         self.env.call_at(retry_at_s, callback, retry, priority=ARRIVAL)
 
     def _requeue_throttled(
-        self, function: Function, row: int, attempt: int, first_arrival_s: float
+        self, function: Function, row: int, throttles: int, first_arrival_s: float
     ) -> tuple[float, Callable[[Call], None]] | None:
-        """Return when a throttled event is retried, or dropped; None if refused."""
+        """Return when a throttled event is retried, or dropped; None if refused.
+
+        `throttles` counts the event's throttled attempts, this one included: the
+        backoff grows with them, not with retries after function errors.
+        """
         if self._throttle_reasons[row] == _REQUEST_RATE:
             # Assumption A-16: over the request-rate quota the Invoke call itself is
             # refused (429): the event never enters Lambda's queue.
@@ -438,7 +444,7 @@ class Simulation:
         # Assumption A-15: throttle retries double from 1 s to at most 5 min, each
         # drawn between half and all of that interval.
         interval_s = min(
-            _ASYNC_MAX_DELAY_S, _ASYNC_FIRST_DELAY_S * 2.0 ** (attempt - 1)
+            _ASYNC_MAX_DELAY_S, _ASYNC_FIRST_DELAY_S * 2.0 ** (throttles - 1)
         )
         retry_at_s = self.env.now + interval_s * (
             0.5 + 0.5 * function.retry_jitter.next()
