@@ -7,6 +7,8 @@ Cases:
 - poisson-10 / poisson-2000: 1M Poisson invocations to one function, with about 10
   and about 2,000 live instances (same arrival count; the per-invocation cost must not
   depend on the pool size).
+- pc-1500: the poisson-2000 load on a qualifier with 1,500 provisioned instances
+  (most invocations on PC, the rest spill over).
 - azure-2019: the full 8-hour, 500-function Azure sample (3,037,902 invocations),
   through the same path as `lambdasim run` (scenario, model, pricing, summary), without
   writing files.
@@ -36,10 +38,17 @@ def _peak_rss_mb() -> float:
 
 
 def poisson_case(
-    rate_per_s: float, mean_duration_s: float, n: int, cold_start_s: float
+    rate_per_s: float,
+    mean_duration_s: float,
+    n: int,
+    cold_start_s: float,
+    provisioned: int = 0,
 ) -> dict[str, float]:
+    from dataclasses import replace
+
     from lambdasim.distributions import ConstantSpec, ExponentialSpec
     from lambdasim.model import AccountConfig, FunctionConfig, Simulation
+    from lambdasim.model.config import ProvisionedConfig
     from lambdasim.workload.synthetic import PoissonSource
 
     function = FunctionConfig(
@@ -51,6 +60,14 @@ def poisson_case(
         platform_overhead=ConstantSpec(value=0.0).sampler(),
         keep_alive=ConstantSpec(value=600.0).sampler(),
     )
+    if provisioned:
+        pc = ProvisionedConfig(
+            initial=provisioned,
+            recycle_interval=ConstantSpec(value=3 * 3600.0).sampler(),
+            # No request-rate quota in the way: this times the dispatch path.
+            requests_per_s_per_unit=1e9,
+        )
+        function = replace(function, qualifier="live", provisioned=pc)
     horizon_s = n / rate_per_s
     simulation = Simulation(
         AccountConfig(concurrency_limit=100_000, scale_up=None),
@@ -91,6 +108,9 @@ CASES = {
     "poisson-10": lambda: poisson_case(10_000.0, 0.001, 1_000_000, 0.001),
     # 10,000/s x 0.2 s keeps about 2,000 busy (plus the 0.2 s cold-start wave).
     "poisson-2000": lambda: poisson_case(10_000.0, 0.2, 1_000_000, 0.2),
+    # The same 2,000 busy, 1,500 of them on provisioned concurrency: the PC path
+    # and spillover to on-demand instances.
+    "pc-1500": lambda: poisson_case(10_000.0, 0.2, 1_000_000, 0.2, provisioned=1500),
     "azure-2019": azure_case,
 }
 
