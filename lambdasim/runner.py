@@ -198,6 +198,7 @@ def _resolve(
 ) -> tuple[list[ResolvedFunction], list[_ResolvedSource]]:
     functions = []
     for name, spec in scenario.functions.items():
+        _warn_late_schedule(name, spec, scenario.horizon)
         duration = _declared_duration(spec)
         functions.append(ResolvedFunction(name, spec, duration))
         functions += [
@@ -205,6 +206,10 @@ def _resolve(
             for qualifier in spec.all_qualifiers
         ]
     index = {f.name: i for i, f in enumerate(functions)}
+    # `name:$LATEST` is what plain `name` invokes.
+    index.update(
+        {f"{f.name}:{LATEST}": i for i, f in enumerate(functions) if ":" not in f.name}
+    )
     sources: list[_ResolvedSource] = []
     keys: set[str] = set()
     for position, source in enumerate(scenario.workload):
@@ -215,6 +220,21 @@ def _resolve(
         chunks = _warn_if_empty(made.chunks(scenario.horizon, rng), label)
         sources.append(_ResolvedSource(chunks, _client(source), key))
     return functions, sources
+
+
+def _warn_late_schedule(name: str, spec: schema.FunctionSpec, horizon_s: float) -> None:
+    """Warn about scheduled PC changes the run never reaches."""
+    for qualifier, pc in spec.provisioned_concurrency.items():
+        late = [a.at for a in pc.schedule or [] if a.at >= horizon_s]
+        if late:
+            logger.warning(
+                "functions.%s.provisioned_concurrency.%s: %d scheduled change(s) at "
+                "or after the horizon (%g s) never take effect",
+                name,
+                qualifier,
+                len(late),
+                horizon_s,
+            )
 
 
 def _client(source: Any) -> ClientPolicy | None:

@@ -322,3 +322,74 @@ def test_every_output_column_and_summary_key_is_documented(tmp_path):
         columns = pd.read_parquet(tmp_path / f"{name}.parquet").columns
         undocumented += [f"{name}.{c}" for c in columns if f"`{c}`" not in doc]
     assert undocumented == []
+
+
+def test_qualified_source_latest_is_the_plain_function():
+    # `fn:$LATEST` is what `fn` invokes: the 10 burst invocations land on `fn`.
+    run = lambdasim.simulate(
+        scenario(
+            workload=[{"type": "burst", "function": "fn:$LATEST", "at": 1, "count": 10}]
+        )
+    )
+    assert run.summary["functions"]["fn"]["invocations"] == 10
+
+
+def test_provisioned_alias_serves_burst_warm_and_latest_absent():
+    # PC 10 on `live`, a burst of 10 at t=1 (at one instant): every invocation
+    # takes one of the 10 PC instances, none is cold.
+    run = lambdasim.simulate(
+        scenario(
+            fn_provisioned_concurrency={"live": 10},
+            workload=[{"type": "burst", "function": "fn:live", "at": 1, "count": 10}],
+        )
+    )
+    live = run.summary["functions"]["fn:live"]
+    assert live["provisioned_invocations"] == 10
+    assert live["cold_starts"] == 0
+    assert run.summary["functions"]["fn"]["invocations"] == 0
+    assert (run.invocations["served_by"] == "provisioned").all()
+
+
+def test_provisioned_cleared_with_null_and_late_schedule_warns(caplog):
+    cleared = scenario(
+        fn_provisioned_concurrency={"live": None}, fn_qualifiers=["live"]
+    )
+    assert cleared.functions["fn"].provisioned_concurrency == {}
+    late = scenario(
+        fn_provisioned_concurrency={
+            "live": {"schedule": [{"at": "2m", "concurrency": 1}]}
+        }
+    )
+    lambdasim.simulate(late)
+    assert "never take effect" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"live": "ten"}, "expected a whole number of provisioned instances"),
+        (
+            {"live": {"concurrency": 1, "recycle_interval": "10s"}},
+            "recycle_interval has a median of 10 s; expected at least 60 s",
+        ),
+        (
+            {
+                "live": {
+                    "schedule": [
+                        {"at": "1h", "concurrency": 1},
+                        {"at": "30m", "concurrency": 0},
+                    ]
+                }
+            },
+            "entry 1 at 1800 s does not come after entry 0 at 3600 s",
+        ),
+    ],
+)
+def test_provisioned_spec_mistakes_are_scenario_errors(settings, message):
+    with pytest.raises(lambdasim.ScenarioError, match=message):
+        scenario(fn_provisioned_concurrency=settings)
+
+
+def test_source_with_empty_qualifier_is_a_scenario_error():
+    with pytest.raises(lambdasim.ScenarioError, match="nothing after ':'"):
+        scenario(workload=[{"type": "burst", "function": "fn:", "at": 1, "count": 1}])

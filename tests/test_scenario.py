@@ -773,3 +773,21 @@ def test_replay_path_that_is_a_folder_reported_as_such(tmp_path: Path) -> None:
         ScenarioError, match=r"a folder; expected a trace file \(CSV or Parquet\)"
     ):
         load_scenario(write(tmp_path, text))
+
+
+def test_override_inside_a_block_is_named_by_the_blocks_error(tmp_path: Path) -> None:
+    # min above max is a problem of the target_tracking block, found at its line;
+    # the override that caused it is named too.
+    text = edited(
+        "timeout_s: 10",
+        "timeout_s: 10\n    provisioned_concurrency:\n"
+        "      live: {target_tracking: {min: 1, max: 4}}",
+    )
+    override = "functions.api.provisioned_concurrency.live.target_tracking.min=500"
+    line = line_of(text, "live: {target_tracking")
+    with pytest.raises(
+        ScenarioError,
+        match=rf"s\.yaml:{line} \(--set {re.escape(override)}\): .*min \(500\) is "
+        r"above max \(4\)",
+    ):
+        load_scenario(write(tmp_path, text), [override])

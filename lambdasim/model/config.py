@@ -146,10 +146,13 @@ class TargetTracking:
     datapoints in a row are above the target, scale in when `scale_in_minutes` in a
     row are below `scale_in_ratio` x target (AWS Lambda docs, "Configuring
     provisioned concurrency": 3 datapoints, and 90 % of the target for scale-in).
-    Either way the new allocation is ceil(allocated x utilisation / target), kept
-    within [min_capacity, max_capacity]. A scaling action resets both alarms, so
-    scale-in comes in steps at most every `scale_in_minutes`. Lambda's default
-    cooldowns are 0 s (AWS CDK `UtilizationScalingOptions`).
+    Either way the wanted allocation is ceil(allocated x utilisation / target),
+    kept within [min_capacity, max_capacity]; a scale-in removes at most
+    `scale_in_max_fraction` of the allocation (at least one instance), and a
+    scaling action resets both alarms, so scale-out comes in one large step and
+    scale-in in small steps at most every `scale_in_minutes` (the docs' "smaller
+    periodic steps"; Assumption A-21). Lambda's default cooldowns are 0 s (AWS CDK
+    `UtilizationScalingOptions`).
 
     Attributes:
         target: Target utilisation, 0..1 (AWS's example: 0.7).
@@ -160,6 +163,8 @@ class TargetTracking:
         scale_in_minutes: Datapoints below the scale-in threshold that trigger a
             scale-in (Assumption A-21).
         scale_in_ratio: Scale-in threshold as a fraction of the target.
+        scale_in_max_fraction: Largest share of the allocation one scale-in
+            removes (Assumption A-21).
     """
 
     target: float
@@ -168,6 +173,7 @@ class TargetTracking:
     scale_out_minutes: int = 3
     scale_in_minutes: int = 15
     scale_in_ratio: float = 0.9
+    scale_in_max_fraction: float = 0.1
 
 
 @dataclass(frozen=True)

@@ -302,12 +302,14 @@ class ProvisionedConcurrency:
         recent_out = points[-tracking.scale_out_minutes :]
         recent_in = points[-tracking.scale_in_minutes :]
         if len(recent_out) == tracking.scale_out_minutes and min(recent_out) > target:
-            utilisation = recent_out[-1]
+            wanted = math.ceil(self.target * recent_out[-1] / target - 1e-9)
         elif len(recent_in) == tracking.scale_in_minutes and max(recent_in) < (
             tracking.scale_in_ratio * target
         ):
-            utilisation = recent_in[-1]
+            wanted = math.ceil(self.target * recent_in[-1] / target - 1e-9)
+            # Assumption A-21: scale-in in small steps.
+            step = max(1, math.floor(self.target * tracking.scale_in_max_fraction))
+            wanted = max(wanted, self.target - step)
         else:
             return None
-        wanted = math.ceil(self.target * utilisation / target - 1e-9)
         return min(tracking.max_capacity, max(tracking.min_capacity, wanted))

@@ -77,7 +77,7 @@ def _destination(block: Mapping[str, Any]) -> str:
 
 def _utilisation(block: Mapping[str, Any]) -> str:
     value = block.get("pc_utilisation")
-    return "0" if value is None else f"{100.0 * value:.1f}"
+    return "-" if value is None else f"{100.0 * value:.1f}"
 
 
 # Columns shown only when the total has something other than 0 in them.
@@ -99,7 +99,7 @@ def _columns(
 ) -> dict[str, Callable[[Mapping[str, Any]], str]]:
     shown = dict(_COLUMNS)
     for header, cell in _OPTIONAL_COLUMNS.items():
-        if cell(total) != "0":
+        if cell(total) not in ("0", "-"):
             shown[header] = cell
     return shown
 

@@ -482,6 +482,15 @@ def _locate(
     where = lines.get(probe)
     if isinstance(where, str):
         return f"{source} ({where}): {message}"
+    # A problem of a whole block (min above max, say) that an override inside it
+    # caused names the override too.
+    inside = [
+        w
+        for k, w in lines.items()
+        if isinstance(w, str) and len(k) > len(key) and k[: len(key)] == key
+    ]
+    if inside and where is not None:
+        return f"{source}:{where} ({', '.join(inside)}): {message}"
     return (
         f"{source}:{where}: {message}" if where is not None else f"{source}: {message}"
     )

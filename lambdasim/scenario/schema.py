@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import enum
+import itertools
 import re
 from typing import Annotated, Any, Literal
 
@@ -288,7 +289,38 @@ class ProvisionedSpec(_Strict):
     def _shorthand(cls, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return {"concurrency": value}
+        if not isinstance(value, dict):
+            raise ValueError(
+                "expected a whole number of provisioned instances (>= 0), or a "
+                "mapping with one of concurrency, schedule and target_tracking"
+            )
         return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _in_order(
+        cls, schedule: list[ScheduledActionSpec] | None
+    ) -> list[ScheduledActionSpec] | None:
+        times = [action.at for action in schedule or []]
+        for position, (earlier, later) in enumerate(itertools.pairwise(times)):
+            if later <= earlier:
+                raise ValueError(
+                    f"schedule times must be strictly increasing; entry "
+                    f"{position + 1} at {later:g} s does not come after entry "
+                    f"{position} at {earlier:g} s"
+                )
+        return schedule
+
+    @field_validator("recycle_interval")
+    @classmethod
+    def _recycle_positive(cls, interval: Any) -> Any:
+        # Assumption A-20: a replacement must have time to initialise first.
+        if interval.median_s() < 60.0:
+            raise ValueError(
+                f"recycle_interval has a median of {interval.median_s():g} s; "
+                "expected at least 60 s (AWS recycles PC every few hours)"
+            )
+        return interval
 
     @model_validator(mode="after")
     def _one_mode(self) -> ProvisionedSpec:
@@ -303,10 +335,6 @@ class ProvisionedSpec(_Strict):
                 "give exactly one of concurrency, schedule and target_tracking; "
                 f"found {found}"
             )
-        if self.schedule is not None:
-            times = [action.at for action in self.schedule]
-            if times != sorted(times) or len(set(times)) != len(times):
-                raise ValueError("schedule times must be strictly increasing")
         return self
 
     @property
@@ -336,6 +364,14 @@ class FunctionSpec(_FunctionSettings):
     provisioned_concurrency: dict[Qualifier, ProvisionedSpec] = Field(
         default_factory=dict
     )
+
+    @field_validator("provisioned_concurrency", mode="before")
+    @classmethod
+    def _drop_cleared(cls, value: Any) -> Any:
+        # `--set functions.api.provisioned_concurrency.live=null` removes the PC.
+        if isinstance(value, dict):
+            return {key: spec for key, spec in value.items() if spec is not None}
+        return {} if value is None else value
 
     @property
     def all_qualifiers(self) -> list[str]:
@@ -660,7 +696,15 @@ def _target_problems(functions: dict[str, Any], workload: list[Any]) -> list[Pro
             )
             continue
         qualifiers = _declared_qualifiers(functions[name])
-        if qualifier and qualifier != "$LATEST" and qualifier not in qualifiers:
+        if target.endswith(":"):
+            problems.append(
+                (
+                    ("workload", index, "function"),
+                    f"workload[{index}].function is {target!r}: nothing after ':'; "
+                    f"write {name!r} for $LATEST or '{name}:ALIAS' for an alias",
+                )
+            )
+        elif qualifier and qualifier != "$LATEST" and qualifier not in qualifiers:
             listed = ", ".join(qualifiers) or "none declared"
             close = difflib.get_close_matches(qualifier, qualifiers, n=1)
             hint = f"did you mean '{name}:{close[0]}'? " if close else ""
