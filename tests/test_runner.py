@@ -63,24 +63,33 @@ def test_cost_ten_cold_starts_matches_hand_calculation(
 ):
     result = lambdasim.simulate(
         scenario(
-            billing_date=billing_date, fn_runtime=runtime, fn_package_type=package_type
+            billing_date=billing_date,
+            fn_runtime=runtime,
+            fn_package_type=package_type,
+            billing={"free_tier": False},
         )
     )
     total = result.summary["total"]
     assert total["cold_starts"] == 10
     assert list(result.invocations["billed_ms"]) == [billed_ms] * 10
-    # 10 requests x $0.20 per million; 10 x billed s x 1 GB x $0.0000166667 (x86_64).
+    # 10 requests x $0.20 per million; 10 x billed s x 1 GB x $0.0000166667 (x86_64),
+    # of which 10 x 0.1 s is the handler (compute) and the rest INIT.
     gb_seconds = 10 * billed_ms / 1000 * 1024 / 1024
     assert total["gb_seconds"] == pytest.approx(gb_seconds)
     assert total["cost_usd"]["requests"] == pytest.approx(10 * 0.20 / 1e6)
-    assert total["cost_usd"]["compute"] == pytest.approx(gb_seconds * 0.0000166667)
+    assert total["cost_usd"]["compute"] == pytest.approx(1.0 * 0.0000166667)
+    assert total["cost_usd"]["init"] == pytest.approx(
+        (gb_seconds - 1.0) * 0.0000166667
+    )
     assert total["cost_usd"]["total"] == pytest.approx(
         10 * 0.20 / 1e6 + gb_seconds * 0.0000166667
     )
 
 
 def test_cost_arm64_uses_arm_gb_second_price():
-    result = lambdasim.simulate(scenario(fn_architecture="arm64"))
+    result = lambdasim.simulate(
+        scenario(fn_architecture="arm64", billing={"free_tier": False})
+    )
     # 10 x 0.1 s x 1 GB x $0.0000133334.
     assert result.summary["total"]["cost_usd"]["compute"] == pytest.approx(
         1.0 * 0.0000133334

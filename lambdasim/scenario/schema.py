@@ -21,7 +21,12 @@ from pydantic import (
     model_validator,
 )
 
-from lambdasim.distributions import DistributionField, Seconds, UniformSpec
+from lambdasim.distributions import (
+    DistributionField,
+    LognormalSpec,
+    Seconds,
+    UniformSpec,
+)
 from lambdasim.errors import ScenarioError
 from lambdasim.init_presets import find_init_preset
 from lambdasim.model.config import DispatchPolicy
@@ -182,6 +187,46 @@ class InitSpec(_Strict):
         return self
 
 
+# SnapStart Restore Duration when a scenario gives none: Kotlin JVM + SnapStart cold
+# starts at 128 MB (meex28/aws-lambda-performance-master-thesis cold-starts.csv, May
+# 2025) restored in 0.40-0.77 s, median about 0.64 s; a Java sample (cloudwatch-samples
+# S07) in 0.45 s. Assumption A-47.
+DEFAULT_RESTORE = LognormalSpec(median=0.6, p99=0.95)
+# Billed Restore Duration / Restore Duration: median 0.27 over the same rows
+# (0.21-0.37); 83 / 450.46 = 0.18 in S07. Assumption A-46.
+DEFAULT_BILLED_RESTORE_FRACTION = 0.27
+# Runtimes SnapStart supports (Java 11+, Python 3.12+, .NET 8+; zip packages only).
+SNAPSTART_RUNTIMES = ("java", "python", "dotnet")
+
+
+class SnapStartSpec(_Strict):
+    """SnapStart: a cold start restores a snapshot instead of running INIT.
+
+    Written as ``snapstart: true`` for the defaults, or as a mapping. Only as far as
+    billing needs it: the restore takes the place of the INIT duration of a cold
+    start, and Billed Restore Duration is billed on top of Duration; Python and .NET
+    also pay SnapStart cache and restore charges (Java does not).
+
+    Attributes:
+        restore: Restore Duration of a cold start (Assumption A-47 for the default).
+        billed_restore_fraction: Billed Restore Duration as a share of Restore
+            Duration (the runtime load and after-restore hooks; Assumption A-46).
+    """
+
+    restore: DistributionField = DEFAULT_RESTORE
+    billed_restore_fraction: float = Field(
+        default=DEFAULT_BILLED_RESTORE_FRACTION, ge=0.0, le=1.0
+    )
+
+
+def _snapstart_shorthand(value: Any) -> Any:
+    if value is True:
+        return {}
+    if value is False:
+        return None
+    return value
+
+
 class _FunctionSettings(_Strict):
     """Settings shared by a declared function and the defaults of trace functions."""
 
@@ -191,7 +236,11 @@ class _FunctionSettings(_Strict):
     timeout_s: Annotated[
         float, Field(ge=1.0, le=900.0), BeforeValidator(parse_duration_s)
     ] = 3.0
+    # /tmp size; the 512 MB included, above it billed per GB-s.
     ephemeral_storage_mb: int = Field(default=512, ge=512, le=10240)
+    snapstart: Annotated[
+        SnapStartSpec | None, BeforeValidator(_snapstart_shorthand)
+    ] = None
     init: InitSpec | None = None
     platform_overhead: DistributionField | None = None
     keep_alive: DistributionField = DEFAULT_KEEP_ALIVE
@@ -209,6 +258,8 @@ class _FunctionSettings(_Strict):
     @model_validator(mode="after")
     def _known_init(self) -> _FunctionSettings:
         _check_init(self.runtime, self.package_type, self.architecture, self.init)
+        if self.snapstart is not None:
+            _check_snapstart(self.runtime, self.package_type)
         failure_probability = self.error_probability + self.crash_probability
         if failure_probability > 1.0:
             raise ValueError(
@@ -224,6 +275,20 @@ class FunctionSpec(_FunctionSettings):
     memory_mb: int = Field(default=128, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
     reserved_concurrency: int | None = Field(default=None, ge=0)
     duration: DurationSpec
+
+
+def _check_snapstart(runtime: str, package_type: PackageType) -> None:
+    """SnapStart exists for zip functions on Java, Python and .NET runtimes."""
+    if package_type is not PackageType.ZIP:
+        raise ValueError(
+            "snapstart is set on an image function; SnapStart supports zip packages "
+            "only: remove snapstart or use package_type: zip"
+        )
+    if not runtime.strip().lower().startswith(SNAPSTART_RUNTIMES):
+        raise ValueError(
+            f"snapstart is set, but runtime {runtime!r} has no SnapStart; expected a "
+            "Java (11+), Python (3.12+) or .NET (8+) runtime"
+        )
 
 
 def _check_init(
@@ -411,6 +476,25 @@ SOURCE_TYPES = (
 )
 
 
+class BillingSpec(_Strict):
+    """How a run is billed, besides the `billing_date` whose rules apply.
+
+    Attributes:
+        free_tier: Apply Lambda's monthly free tier (1 M requests, 400,000 GB-s).
+            It is per account: turn it off when other functions use it up.
+        project_to_month: Project a run to a 730-hour month before volume tiers
+            and the free tier apply (Assumption A-40); off, the run is taken as the
+            month's whole usage.
+        price_table: A price table file of your own (JSON, the format of
+            lambdasim/prices/us-east-1.json), e.g. with negotiated prices; relative
+            to the scenario file. Default: the package's table for the Region.
+    """
+
+    free_tier: bool = True
+    project_to_month: bool = True
+    price_table: str | None = None
+
+
 class Scenario(_Strict):
     """A whole scenario: account, functions and the traffic aimed at them."""
 
@@ -418,6 +502,7 @@ class Scenario(_Strict):
     seed: int = Field(default=0, ge=0)
     horizon: PositiveSeconds
     billing_date: datetime.date = Field(default_factory=datetime.date.today)
+    billing: BillingSpec = BillingSpec()
     timeseries_step: PositiveSeconds = 60.0
     account: AccountSpec = AccountSpec()
     functions: dict[str, FunctionSpec] = Field(default_factory=dict)
