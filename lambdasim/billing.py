@@ -286,11 +286,7 @@ def bill_run(
     )
     per_function["provisioned_allocated"] = allocated
     per_function["provisioned_executing"] += pc_init
-    per_function["proxy"] = (
-        np.zeros(n)
-        if proxy_usd is None
-        else np.broadcast_to(np.asarray(proxy_usd, dtype=np.float64), (n,)).copy()
-    )
+    per_function["proxy"] = _per_function(proxy_usd, n, "proxy_usd")
     has_pc = _has_provisioned(functions, rows, provisioned, allocated)
     per_function["free_tier_credit"] = (
         -_free_tier_credit(rows, columns, functions, prices, has_pc, factor)
@@ -308,6 +304,15 @@ def bill_run(
         factor=factor,
         options=options,
     )
+
+
+def _per_function(values: npt.ArrayLike | None, n: int, name: str) -> FloatArray:
+    if values is None:
+        return np.zeros(n)
+    array = np.asarray(values, dtype=np.float64).reshape(-1)
+    if array.shape != (n,):
+        raise ValueError(f"{name} has {array.size} values; expected one per function")
+    return array
 
 
 def _rows(

@@ -78,9 +78,7 @@ def test_cost_ten_cold_starts_matches_hand_calculation(
     assert total["gb_seconds"] == pytest.approx(gb_seconds)
     assert total["cost_usd"]["requests"] == pytest.approx(10 * 0.20 / 1e6)
     assert total["cost_usd"]["compute"] == pytest.approx(1.0 * 0.0000166667)
-    assert total["cost_usd"]["init"] == pytest.approx(
-        (gb_seconds - 1.0) * 0.0000166667
-    )
+    assert total["cost_usd"]["init"] == pytest.approx((gb_seconds - 1.0) * 0.0000166667)
     assert total["cost_usd"]["total"] == pytest.approx(
         10 * 0.20 / 1e6 + gb_seconds * 0.0000166667
     )
