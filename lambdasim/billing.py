@@ -555,3 +555,133 @@ def _shares(usage: FloatArray, allowance: float) -> FloatArray:
     if total <= 0:
         return np.zeros(usage.shape)
     return np.asarray(usage * min(1.0, allowance / total), dtype=np.float64)
+
+
+# -- bills from CloudWatch REPORT lines -----------------------------------------------
+
+_STEP_DATES = (datetime.date(2021, 1, 1), datetime.date(2020, 1, 1))  # 1 ms, 100 ms
+RULES = ("duration", "duration+init", "duration+restore")
+"""What a REPORT's Billed Duration is made of, in the order they are tried."""
+
+
+@dataclass(frozen=True)
+class LogBill:
+    """The bill of a set of REPORT lines, and what a Duration-based estimate misses.
+
+    Attributes:
+        reports: REPORT lines billed.
+        requests_usd: Request charges.
+        billed_usd: Duration charges from Billed Duration.
+        estimate_usd: Duration charges from Duration rounded up to each line's
+            billing step (what a tool that prices Duration computes).
+        gap_usd: ``billed_usd - estimate_usd``.
+        billed_init_ms: The billed INIT (or Billed Restore) time: Billed Duration
+            minus the rounded Duration, over lines a rule explains.
+        init_ms: Init Duration (or Billed Restore Duration) of those same lines.
+        rule: Per line, the index in `RULES` explaining it, or -1 if none does.
+        step_ms: Per line, its billing step (1 or 100 ms).
+        lines_billing_init: Lines whose Billed Duration includes INIT or restore.
+        unexplained_lines: File line numbers no rule explains (billed as reported).
+        unexplained_ms: Their Billed Duration beyond the rounded Duration.
+        gb_seconds: Billed GB-s.
+    """
+
+    reports: int
+    requests_usd: float
+    billed_usd: float
+    estimate_usd: float
+    gap_usd: float
+    billed_init_ms: float
+    init_ms: float
+    rule: IntArray
+    step_ms: IntArray
+    lines_billing_init: int
+    unexplained_lines: tuple[int, ...]
+    unexplained_ms: float
+    gb_seconds: float
+
+    @property
+    def total_usd(self) -> float:
+        """Requests plus duration, from Billed Duration."""
+        return self.requests_usd + self.billed_usd
+
+
+def bill_reports(
+    duration_ms: npt.ArrayLike,
+    billed_ms: npt.ArrayLike,
+    memory_mb: npt.ArrayLike,
+    init_ms: npt.ArrayLike,
+    billed_restore_ms: npt.ArrayLike,
+    line: npt.ArrayLike,
+    architecture: Architecture | str,
+    prices: PriceTable,
+) -> LogBill:
+    """Bill REPORT lines from their Billed Duration and compare with Duration.
+
+    Each line is explained by the first rule of `RULES` and billing step (1 ms, then
+    100 ms) under which rounding reproduces its Billed Duration (Assumption A-49).
+    The Duration-based estimate prices Duration rounded up to that step, so the gap
+    is exactly the billed INIT or restore (cases.md C9: cost tools that read Duration
+    under-report when INIT is billed). Prices are tier-1 list prices of
+    `architecture`, without projection or free tier.
+
+    Args:
+        duration_ms: Duration of each line.
+        billed_ms: Billed Duration.
+        memory_mb: Memory Size.
+        init_ms: Init Duration (NaN where absent).
+        billed_restore_ms: Billed Restore Duration (NaN where absent).
+        line: File line number of each record (for unexplained lines).
+        architecture: Architecture of the functions that wrote the log.
+        prices: Price table.
+    """
+    duration = np.asarray(duration_ms, dtype=np.float64)
+    billed = np.asarray(billed_ms, dtype=np.float64)
+    memory = np.asarray(memory_mb, dtype=np.float64)
+    extras = (
+        np.zeros(duration.shape),
+        np.nan_to_num(np.asarray(init_ms, dtype=np.float64)),
+        np.nan_to_num(np.asarray(billed_restore_ms, dtype=np.float64)),
+    )
+    rule = np.full(duration.shape, -1, dtype=np.int64)
+    step = np.ones(duration.shape, dtype=np.int64)
+    for on in _STEP_DATES:
+        for index, extra in enumerate(extras):
+            candidate = pricing.billed_duration_ms(
+                duration + extra, None, init_billed=False, billing_date=on
+            )
+            fits = (rule < 0) & (candidate == billed)
+            rule[fits] = index
+            step[fits] = pricing.billing_rules_on(on).granularity_ms
+    estimate = np.where(
+        step == 1,
+        pricing.billed_duration_ms(
+            duration, None, init_billed=False, billing_date=_STEP_DATES[0]
+        ),
+        pricing.billed_duration_ms(
+            duration, None, init_billed=False, billing_date=_STEP_DATES[1]
+        ),
+    ).astype(np.float64)
+    arch = prices.for_architecture(architecture)
+    rate = arch.duration.tiers[0].usd_per_gb_s
+    billed_usd = float(pricing.gb_seconds(billed, memory).sum()) * rate
+    estimate_usd = float(pricing.gb_seconds(estimate, memory).sum()) * rate
+    explained = rule >= 0
+    with_init = rule > 0
+    used_extra = np.choose(np.maximum(rule, 0), extras)
+    unexplained = ~explained
+    return LogBill(
+        reports=int(duration.size),
+        requests_usd=duration.size * arch.requests.usd_per_request,
+        billed_usd=billed_usd,
+        estimate_usd=estimate_usd,
+        gap_usd=billed_usd - estimate_usd,
+        billed_init_ms=float((billed - estimate)[explained].sum()),
+        init_ms=float(used_extra[with_init].sum()),
+        rule=rule,
+        step_ms=step,
+        lines_billing_init=int(with_init.sum()),
+        unexplained_lines=tuple(np.asarray(line)[unexplained].tolist()),
+        unexplained_ms=float((billed - estimate)[unexplained].sum()),
+        gb_seconds=float(pricing.gb_seconds(billed, memory).sum()),
+    )
