@@ -259,7 +259,10 @@ class _FunctionSettings(_Strict):
     def _known_init(self) -> _FunctionSettings:
         _check_init(self.runtime, self.package_type, self.architecture, self.init)
         if self.snapstart is not None:
-            _check_snapstart(self.runtime, self.package_type)
+            problem = snapstart_problem(self.runtime, self.package_type.value)
+            if problem is not None:
+                # Reported by cross_check_problems at the snapstart key.
+                raise CrossCheckError(problem)
         failure_probability = self.error_probability + self.crash_probability
         if failure_probability > 1.0:
             raise ValueError(
@@ -277,18 +280,24 @@ class FunctionSpec(_FunctionSettings):
     duration: DurationSpec
 
 
-def _check_snapstart(runtime: str, package_type: PackageType) -> None:
-    """SnapStart exists for zip functions on Java, Python and .NET runtimes."""
-    if package_type is not PackageType.ZIP:
-        raise ValueError(
-            "snapstart is set on an image function; SnapStart supports zip packages "
-            "only: remove snapstart or use package_type: zip"
+def snapstart_problem(runtime: Any, package_type: Any) -> str | None:
+    """Say why a function cannot have SnapStart, or None when it can.
+
+    SnapStart exists for zip functions on Java (11+), Python (3.12+) and .NET (8+).
+    """
+    if package_type != PackageType.ZIP.value:
+        return (
+            "set on an image function; SnapStart supports zip packages only: remove "
+            "snapstart or use package_type: zip"
         )
-    if not runtime.strip().lower().startswith(SNAPSTART_RUNTIMES):
-        raise ValueError(
-            f"snapstart is set, but runtime {runtime!r} has no SnapStart; expected a "
-            "Java (11+), Python (3.12+) or .NET (8+) runtime"
+    if isinstance(runtime, str) and not runtime.strip().lower().startswith(
+        SNAPSTART_RUNTIMES
+    ):
+        return (
+            f"runtime {runtime!r} has no SnapStart; expected a Java (11+), Python "
+            "(3.12+) or .NET (8+) runtime"
         )
+    return None
 
 
 def _check_init(
@@ -561,13 +570,14 @@ def cross_check_problems(raw: Any) -> list[Problem]:
     problems += _reservation_problems(functions, _mapping(raw.get("account")))
     for name, spec in functions.items():
         problems += _init_problems(("functions", name), spec, default_runtime=None)
+        problems += _snapstart_problems(("functions", name), spec, None)
     for index, source in enumerate(workload):
         if isinstance(source, dict) and "function_defaults" in source:
-            problems += _init_problems(
-                ("workload", index, "function_defaults"),
-                source["function_defaults"],
-                default_runtime=FunctionDefaults().runtime,
-            )
+            key = ("workload", index, "function_defaults")
+            defaults = source["function_defaults"]
+            runtime = FunctionDefaults().runtime
+            problems += _init_problems(key, defaults, default_runtime=runtime)
+            problems += _snapstart_problems(key, defaults, runtime)
     problems += _target_problems(functions, workload)
     problems += _time_problems(raw)
     return problems
@@ -660,6 +670,21 @@ def _time_problems(raw: dict[str, Any]) -> list[Problem]:
             )
         )
     return problems
+
+
+def _snapstart_problems(
+    key: tuple[str | int, ...], spec: Any, default_runtime: str | None
+) -> list[Problem]:
+    """SnapStart only where Lambda offers it (checked on raw data, at its key)."""
+    if not isinstance(spec, dict) or spec.get("snapstart") in (None, False):
+        return []
+    runtime = spec.get("runtime", default_runtime)
+    problem = snapstart_problem(
+        runtime, spec.get("package_type", PackageType.ZIP.value)
+    )
+    if problem is None:
+        return []
+    return [((*key, "snapstart"), _init_message(key, "snapstart", [problem], ""))]
 
 
 def _init_problems(
