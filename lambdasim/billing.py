@@ -162,6 +162,7 @@ class RunBill:
         billed_requests: Invocations that ran, per function and in total.
         factor: Projection factor from the run to a month.
         options: The options the run was billed with.
+        price_table: The price table used (its file).
     """
 
     columns: dict[str, npt.NDArray[Any]]
@@ -169,6 +170,7 @@ class RunBill:
     billed_requests: IntArray
     factor: float
     options: BillingOptions
+    price_table: str = ""
 
     def summary_blocks(self) -> list[dict[str, Any]]:
         """Return, per function and then for the total, the summary's cost keys."""
@@ -192,6 +194,7 @@ class RunBill:
     def describe(self, horizon_s: float) -> dict[str, Any]:
         """Return the projection and free-tier settings, for summary.json."""
         return {
+            "price_table": self.price_table,
             "free_tier": self.options.free_tier,
             "project_to_month": self.options.project_to_month,
             "month_hours": MONTH_S / 3600.0,
@@ -267,20 +270,7 @@ def bill_run(
         [list(Architecture).index(f.architecture) for f in functions], dtype=np.intp
     )
     columns = _row_charges(rows, functions, arch, prices, factor)
-    per_function: dict[str, FloatArray] = {
-        name: np.bincount(rows.function, columns[column], minlength=n).astype(
-            np.float64
-        )
-        for name, column in (
-            ("requests", "request_usd"),
-            ("compute", "compute_usd"),
-            ("init", "init_usd"),
-            ("provisioned_executing", "provisioned_usd"),
-            ("storage", "storage_usd"),
-            ("snapstart", "snapstart_usd"),
-        )
-    }
-    per_function["snapstart"] += _snapstart_cache(functions, prices, horizon_s)
+    per_function = _function_charges(rows, columns, functions, prices, horizon_s)
     allocated, pc_init = _provisioned(
         provisioned, functions, prices, horizon_s, billing_date
     )
@@ -303,7 +293,34 @@ def bill_run(
         billed_requests=np.append(requests, requests.sum()),
         factor=factor,
         options=options,
+        price_table=prices.where or prices.region,
     )
+
+
+def _function_charges(
+    rows: _Rows,
+    columns: dict[str, npt.NDArray[Any]],
+    functions: Sequence[FunctionBilling],
+    prices: PriceTable,
+    horizon_s: float,
+) -> dict[str, FloatArray]:
+    """Per-function sums of the invocation charges, plus the SnapStart cache."""
+    n = len(functions)
+    per_function: dict[str, FloatArray] = {
+        name: np.bincount(rows.function, columns[column], minlength=n).astype(
+            np.float64
+        )
+        for name, column in (
+            ("requests", "request_usd"),
+            ("compute", "compute_usd"),
+            ("init", "init_usd"),
+            ("provisioned_executing", "provisioned_usd"),
+            ("storage", "storage_usd"),
+            ("snapstart", "snapstart_usd"),
+        )
+    }
+    per_function["snapstart"] += _snapstart_cache(functions, prices, horizon_s)
+    return per_function
 
 
 def _per_function(values: npt.ArrayLike | None, n: int, name: str) -> FloatArray:

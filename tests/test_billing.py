@@ -192,10 +192,11 @@ def test_aws_provisioned_example_1000_pc_2_hours_1_2m_invocations() -> None:
         [fn(memory_mb=1024)],
         horizon_s=2 * HOUR_S,
         served_by=np.ones(count, dtype=np.int8),
-        provisioned=ProvisionedUsage([0, 0], [0.0, 2 * HOUR_S - 1e-9], [1000, 0]),
+        provisioned=ProvisionedUsage([0], [0.0], [1000]),
     )
     total = bill.breakdown
 
+    assert total["provisioned_allocated"][-1] == pytest.approx(7.2e6 * PC_ALLOCATED_X86)
     assert total["provisioned_allocated"][-1] == pytest.approx(30.00, abs=0.005)
     assert total["provisioned_executing"][-1] == pytest.approx(1.2e6 * PC_DURATION_X86)
     assert total["compute"][-1] == 0.0
