@@ -441,7 +441,10 @@ def _row_charges(
                 1, rows.memory_mb[restored], architecture, prices
             )
     columns.update(charges)
-    columns["cost_usd"] = np.sum([charges[c] for c in INVOCATION_COST_COLUMNS], axis=0)
+    cost_usd = np.zeros(rows.billed_ms.shape)
+    for name in INVOCATION_COST_COLUMNS:
+        cost_usd += charges[name]  # in place: no (columns x rows) temporary
+    columns["cost_usd"] = cost_usd
     return columns
 
 
