@@ -14,11 +14,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from lambdasim import pricing
 from lambdasim._version import __version__
+from lambdasim.billing import bill_reports
 from lambdasim.errors import OutputError, SimulatorError
-from lambdasim.report.table import format_summary
+from lambdasim.report.table import format_log_bill, format_summary
 from lambdasim.runner import simulate
 from lambdasim.scenario import load_scenario
+from lambdasim.workload.cloudwatch import read_reports
 
 logger = logging.getLogger("lambdasim")
 
@@ -56,18 +59,8 @@ def _parser() -> argparse.ArgumentParser:
         "and cost.",
     )
     parser.add_argument("--version", action="version", version=__version__)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("scenario", type=Path, help="scenario file (.yaml or .toml)")
-    common.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="override a scenario value, e.g. functions.api.memory_mb=1024 "
-        "(repeatable)",
-    )
-    verbosity = common.add_mutually_exclusive_group()
+    logging_options = argparse.ArgumentParser(add_help=False)
+    verbosity = logging_options.add_mutually_exclusive_group()
     verbosity.add_argument(
         "-v",
         "--verbose",
@@ -78,7 +71,20 @@ def _parser() -> argparse.ArgumentParser:
     verbosity.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing but errors"
     )
-    common.add_argument("--log-file", type=Path, help="also write the log here")
+    logging_options.add_argument(
+        "--log-file", type=Path, help="also write the log here"
+    )
+    common = argparse.ArgumentParser(add_help=False, parents=[logging_options])
+    common.add_argument("scenario", type=Path, help="scenario file (.yaml or .toml)")
+    common.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a scenario value, e.g. functions.api.memory_mb=1024 "
+        "(repeatable)",
+    )
     commands = parser.add_subparsers(title="commands", required=True)
 
     run = commands.add_parser(
@@ -99,6 +105,31 @@ def _parser() -> argparse.ArgumentParser:
         "validate", parents=[common], help="check a scenario file and report problems"
     )
     check.set_defaults(handler=_validate)
+
+    logs = commands.add_parser(
+        "bill-logs",
+        parents=[logging_options],
+        help="bill CloudWatch REPORT lines and show what a Duration-based estimate "
+        "misses",
+    )
+    logs.add_argument(
+        "log", type=Path, help="CloudWatch log file (text or JSON REPORT lines)"
+    )
+    logs.add_argument(
+        "--region",
+        default=pricing.DEFAULT_REGION,
+        help=f"price table Region (default {pricing.DEFAULT_REGION})",
+    )
+    logs.add_argument(
+        "--architecture",
+        choices=[a.value for a in pricing.Architecture],
+        default=pricing.Architecture.X86_64.value,
+        help="architecture of the functions that wrote the log (default x86_64)",
+    )
+    logs.add_argument(
+        "--price-table", type=Path, help="a price table file of your own (JSON)"
+    )
+    logs.set_defaults(handler=_bill_logs)
     return parser
 
 
@@ -181,6 +212,28 @@ def _validate(args: argparse.Namespace) -> int:
         functions = _plural(len(scenario.functions), "declared function")
         sources = _plural(len(scenario.workload), "workload source")
         print(f"{args.scenario}: ok ({functions}, {sources})")
+    return 0
+
+
+def _bill_logs(args: argparse.Namespace) -> int:
+    prices = (
+        pricing.load_price_table_file(args.price_table)
+        if args.price_table is not None
+        else pricing.load_price_table(args.region)
+    )
+    log = read_reports(args.log)
+    bill = bill_reports(
+        log.duration_ms,
+        log.billed_ms,
+        log.memory_mb,
+        log.init_ms,
+        log.billed_restore_ms,
+        log.line,
+        args.architecture,
+        prices,
+    )
+    if not args.quiet:
+        print(format_log_bill(bill, str(args.log), log.init_reports, args.architecture))
     return 0
 
 

@@ -1,62 +1,87 @@
-"""Lambda prices and billing rules: what a run's invocations cost.
+"""Lambda billing rules and charges: what each billed quantity costs.
 
-Two kinds of knowledge live here, each kept as data so that it can grow:
+Two kinds of knowledge live here and in `lambdasim.price_tables`, each kept as data so
+that it can grow:
 
-- **Prices** per region, in package data files ``lambdasim/prices/<region>.json``
-  (request price and duration price per architecture, each with its AWS Price List SKU
-  and effective date; duration prices as a list of monthly volume tiers).
+- **Prices** per region, in versioned package data files
+  ``lambdasim/prices/<region>.json`` (read by `lambdasim.price_tables`, re-exported
+  here): requests, tiered on-demand duration, provisioned concurrency (allocated and
+  executing), ephemeral storage, SnapStart cache and restore, the free tier and RDS
+  Proxy, each with its AWS Price List SKU and effective date.
 - **Billing rules** by date, in `BILLING_RULES`: how Billed Duration is rounded and
   whether the INIT phase is billed, for the simulated billing date.
 
-All array functions are vectorised with numpy so a run of millions of invocations is
-priced in one call. Only billed invocations may be passed in: a throttled invocation
-never reached an instance, so Lambda charges neither its request nor any duration.
+The charge functions are pure and vectorised with numpy: they take explicit
+quantities (billed ms, memory, allocation steps, hours) and return dollars, so a run of
+millions of invocations is priced in a few calls, and features the model does not
+produce yet (provisioned concurrency, RDS Proxy) are priced the same way once their
+quantities exist. `lambdasim.billing` puts them together into the bill of a run.
 
 A gigabyte is 1,024 MB here, as in AWS's own pricing examples ("3,000,000 seconds *
 512MB/1024 = 1,500,000 GB-s", https://aws.amazon.com/lambda/pricing/).
-
-TODO: monthly volume tiers, the free tier, provisioned concurrency, SnapStart cache and
-restore charges, ephemeral storage and RDS Proxy are not priced yet; every GB-s is
-charged at the tier-1 rate, which overstates compute cost for accounts above 6 billion
-(x86_64) or 7.5 billion (arm64) GB-s a month and ignores free-tier savings.
 """
 
 from __future__ import annotations
 
 import datetime
-import difflib
 import enum
-import json
 from dataclasses import dataclass
-from importlib import resources
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from lambdasim.errors import ScenarioError
+from lambdasim.price_tables import (
+    DEFAULT_REGION,
+    Architecture,
+    ArchitecturePrices,
+    PackageType,
+    PriceTable,
+    PriceTier,
+    RateName,
+    RdsProxyPrices,
+    load_price_table,
+    load_price_table_file,
+    price_table_regions,
+)
+
+__all__ = [
+    "BILLING_RULES",
+    "DEFAULT_REGION",
+    "PC_BLOCK_S",
+    "Architecture",
+    "ArchitecturePrices",
+    "BillingRules",
+    "PackageType",
+    "PriceTable",
+    "ProxyTarget",
+    "billed_duration_ms",
+    "billing_rules_on",
+    "ephemeral_storage_gb_s",
+    "gb_seconds",
+    "is_init_billed",
+    "load_price_table",
+    "load_price_table_file",
+    "price_table_regions",
+    "provisioned_allocated_gb_s",
+    "provisioned_allocated_usd",
+    "provisioned_executing_usd",
+    "provisioned_init_usd",
+    "rds_proxy_usd",
+    "snapstart_cache_usd",
+    "snapstart_restore_usd",
+    "tiered_duration_usd",
+]
 
 MB_PER_GB = 1024
 MS_PER_S = 1000
 US_PER_MS = 1000
+S_PER_HOUR = 3600
 REQUESTS_PER_MILLION = 1_000_000
-DEFAULT_REGION = "us-east-1"
+FloatArray = npt.NDArray[np.float64]
 
-_PRICE_FORMAT_VERSION = 1
-
-
-class Architecture(enum.StrEnum):
-    """Instruction set a function runs on; each has its own prices."""
-
-    X86_64 = "x86_64"
-    ARM64 = "arm64"
-
-
-class PackageType(enum.StrEnum):
-    """How a function's code is deployed (Lambda's ``PackageType``)."""
-
-    ZIP = "zip"
-    IMAGE = "image"
+PC_BLOCK_S = 300.0
+"""Provisioned concurrency is billed from enable to disable, rounded up to this."""
 
 
 @dataclass(frozen=True)
@@ -98,157 +123,6 @@ BILLING_RULES: tuple[BillingRules, ...] = (
     ),
 )
 """Billing rules, oldest first; the last one whose date has come applies."""
-
-
-@dataclass(frozen=True)
-class RequestPrice:
-    """Price of requests.
-
-    Attributes:
-        usd_per_million: Price of one million requests.
-        sku: AWS Price List SKU of this price.
-        effective: Date from which the price list states this price.
-    """
-
-    usd_per_million: float
-    sku: str
-    effective: datetime.date
-
-    @property
-    def usd_per_request(self) -> float:
-        """Price of a single request."""
-        return self.usd_per_million / REQUESTS_PER_MILLION
-
-
-@dataclass(frozen=True)
-class PriceTier:
-    """One monthly volume tier of the duration price.
-
-    Attributes:
-        up_to_gb_s_per_month: Monthly GB-s (per account, architecture and region)
-            up to which this tier applies, or None for no upper bound.
-        usd_per_gb_s: Price of one GB-s within the tier.
-    """
-
-    up_to_gb_s_per_month: float | None
-    usd_per_gb_s: float
-
-
-@dataclass(frozen=True)
-class DurationPrice:
-    """Price of billed duration, by monthly volume tier.
-
-    Attributes:
-        tiers: Tiers in ascending order of volume; at least one.
-        sku: AWS Price List SKU of this price (shared by its tiers).
-        effective: Date from which the price list states this price.
-    """
-
-    tiers: tuple[PriceTier, ...]
-    sku: str
-    effective: datetime.date
-
-
-@dataclass(frozen=True)
-class ArchitecturePrices:
-    """Prices of one architecture in one region.
-
-    Attributes:
-        architecture: The architecture these prices are for.
-        requests: Request price.
-        duration: Duration price.
-    """
-
-    architecture: Architecture
-    requests: RequestPrice
-    duration: DurationPrice
-
-
-@dataclass(frozen=True)
-class PriceTable:
-    """Lambda prices of one region.
-
-    Attributes:
-        region: AWS region code, e.g. ``us-east-1``.
-        currency: ISO currency code of every price.
-        source: Where the prices come from.
-        architectures: Prices per architecture.
-    """
-
-    region: str
-    currency: str
-    source: str
-    architectures: tuple[ArchitecturePrices, ...]
-
-    def for_architecture(self, architecture: Architecture | str) -> ArchitecturePrices:
-        """Return the prices of `architecture`.
-
-        Raises:
-            ScenarioError: If the architecture is unknown or has no prices here.
-        """
-        wanted = _architecture(architecture)
-        for prices in self.architectures:
-            if prices.architecture is wanted:
-                return prices
-        raise ScenarioError(f"price table {self.region}: no prices for {wanted.value}")
-
-
-@dataclass(frozen=True)
-class CostBreakdown:
-    """Cost of a set of billed invocations.
-
-    Attributes:
-        requests_usd: Request charges.
-        compute_usd: Duration (compute) charges.
-        total_usd: Sum of request and compute charges.
-        gb_seconds: Billed compute in GB-s (1 GB = 1,024 MB).
-    """
-
-    requests_usd: float
-    compute_usd: float
-    total_usd: float
-    gb_seconds: float
-
-    def __add__(self, other: CostBreakdown) -> CostBreakdown:
-        """Return the combined cost, e.g. of two functions of one run."""
-        return CostBreakdown(
-            requests_usd=self.requests_usd + other.requests_usd,
-            compute_usd=self.compute_usd + other.compute_usd,
-            total_usd=self.total_usd + other.total_usd,
-            gb_seconds=self.gb_seconds + other.gb_seconds,
-        )
-
-
-def price_table_regions() -> list[str]:
-    """Return the Regions that have a price table in the package."""
-    folder = resources.files("lambdasim").joinpath("prices")
-    return sorted(
-        entry.name.removesuffix(".json")
-        for entry in folder.iterdir()
-        if entry.name.endswith(".json")
-    )
-
-
-def load_price_table(region: str = DEFAULT_REGION) -> PriceTable:
-    """Load the Lambda price table of `region` from the package data.
-
-    Raises:
-        ScenarioError: If no price table exists for `region`; the message lists the
-            regions that have one.
-    """
-    folder = resources.files("lambdasim").joinpath("prices")
-    available = price_table_regions()
-    if region not in available:
-        # A high cutoff: Region names all look alike (eu-west-1 vs us-east-1).
-        close = difflib.get_close_matches(region, available, n=1, cutoff=0.85)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ScenarioError(
-            f"no Lambda price table for region {region!r}{hint}; "
-            f"price tables exist for: {', '.join(available)}"
-        )
-    where = f"lambdasim/prices/{region}.json"
-    data = json.loads(folder.joinpath(f"{region}.json").read_text(encoding="utf-8"))
-    return _parse_price_table(data, where)
 
 
 def billing_rules_on(billing_date: datetime.date) -> BillingRules:
@@ -352,60 +226,314 @@ def gb_seconds(
     return np.asarray(memory_gb * billed_s, dtype=np.float64)
 
 
-def invocation_cost_usd(
-    billed_ms: npt.ArrayLike,
-    memory_mb: npt.ArrayLike,
-    architecture: Architecture | str,
-    prices: PriceTable,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Return the request and compute charge of each billed invocation.
+# -- on-demand duration: monthly volume tiers ---------------------------------------
 
-    Pass billed invocations only: throttled invocations are not charged at all.
+
+def tiered_duration_usd(
+    gb_s_per_month: npt.ArrayLike, tiers: tuple[PriceTier, ...]
+) -> FloatArray:
+    """Return the duration charge of monthly volumes under volume tiers.
+
+    Tiers apply to an account's aggregate monthly GB-s per architecture and Region
+    (AWS Compute Blog, "Introducing tiered pricing for AWS Lambda", 2022-08): the
+    first 6 billion GB-s of x86_64 at tier 1, the next 9 billion at tier 2, the rest
+    at tier 3. Pass the whole month's volume (see `lambdasim.billing` for projecting
+    a shorter run), not one function's.
 
     Args:
-        billed_ms: Billed Duration of each invocation (see `billed_duration_ms`).
-        memory_mb: Configured memory, per invocation or for all.
-        architecture: Architecture of the function.
-        prices: Price table of the function's region.
+        gb_s_per_month: Monthly on-demand GB-s, one or many.
+        tiers: The architecture's tiers (`DurationPrice.tiers`).
 
     Returns:
-        ``(request_usd, compute_usd)``, both broadcast over the inputs.
+        Dollars, broadcast over `gb_s_per_month`.
+    """
+    volume = np.asarray(gb_s_per_month, dtype=np.float64)
+    if (volume < 0).any():
+        raise ValueError("gb_s_per_month contains negative values; expected >= 0")
+    cost = np.zeros(volume.shape)
+    lower = 0.0
+    for tier in tiers:
+        upper = (
+            np.inf if tier.up_to_gb_s_per_month is None else tier.up_to_gb_s_per_month
+        )
+        cost = cost + np.clip(volume - lower, 0.0, upper - lower) * tier.usd_per_gb_s
+        lower = upper
+    return np.asarray(cost, dtype=np.float64)
+
+
+# -- provisioned concurrency -------------------------------------------------------
+
+
+def provisioned_allocated_gb_s(
+    function_index: npt.ArrayLike,
+    time_s: npt.ArrayLike,
+    allocated: npt.ArrayLike,
+    memory_mb: npt.ArrayLike,
+    horizon_s: float,
+) -> FloatArray:
+    """Return the billed allocated provisioned-concurrency GB-s of each function.
+
+    The allocation of each function is a step function: from each change time on,
+    `allocated` environments are provisioned, until the function's next change. AWS
+    bills provisioned concurrency "from the time you enable it on your function until
+    it is disabled, rounded up to the nearest 5 minutes", as memory x concurrency x
+    time (https://aws.amazon.com/lambda/pricing/). Here every span from an enable
+    (allocation rising from 0) to a disable (back to 0) is billed as the integral of
+    memory x allocation over it, and its length is rounded up to a multiple of 5
+    minutes at the allocation in force just before the disable (Assumption A-42). A
+    span still enabled at `horizon_s` ends there without rounding: the run is a
+    window of a longer period. Changes before 0 count from 0; changes at or after
+    the horizon are ignored.
+
+    Args:
+        function_index: Function of each change (0..len(memory_mb) - 1).
+        time_s: Time of each change, in s on the simulation clock.
+        allocated: Environments allocated from that time on (>= 0).
+        memory_mb: Configured memory of each function.
+        horizon_s: End of the billed window.
+
+    Returns:
+        Billed GB-s per function (1 GB = 1,024 MB), length ``len(memory_mb)``.
 
     Raises:
-        ScenarioError: If the architecture is unknown or has no prices.
+        ValueError: If the arrays differ in length, an index is out of range, or a
+            count is negative.
     """
-    arch_prices = prices.for_architecture(architecture)
-    compute_gb_s = gb_seconds(billed_ms, memory_mb)
-    # TODO: volume tiers apply to an account's monthly total per architecture; until
-    # they are modelled every GB-s is charged at the tier-1 rate.
-    compute_usd = compute_gb_s * arch_prices.duration.tiers[0].usd_per_gb_s
-    request_usd = np.full(compute_gb_s.shape, arch_prices.requests.usd_per_request)
-    return request_usd, compute_usd
+    memory_gb = np.asarray(memory_mb, dtype=np.float64).reshape(-1) / MB_PER_GB
+    steps = _allocation_steps(function_index, time_s, allocated, len(memory_gb))
+    function, start_s, count = steps
+    is_last = np.append(function[1:] != function[:-1], True)
+    next_s = np.append(start_s[1:], np.inf)
+    end_s = np.where(is_last, horizon_s, next_s)
+    start_s = np.clip(start_s, 0.0, horizon_s)
+    end_s = np.clip(end_s, start_s, horizon_s)
+    unit_s = count * (end_s - start_s)  # environment-seconds of each step
+    is_on = count > 0
+    was_on = np.append(False, is_on[:-1]) & ~np.append(True, is_last[:-1])
+    span = np.cumsum(is_on & ~was_on)  # span number of each step (when on)
+    # A disable at or after the horizon leaves the span open: no rounding.
+    closes = is_on & ~is_last & ~np.append(is_on[1:], False) & (next_s < horizon_s)
+    span_s = np.bincount(span, weights=np.where(is_on, end_s - start_s, 0.0))
+    closing_span = span[closes]
+    short_s = np.ceil(span_s[closing_span] / PC_BLOCK_S - 1e-9) * PC_BLOCK_S
+    extra_s = short_s - span_s[closing_span]
+    unit_s[closes] += count[closes] * np.maximum(extra_s, 0.0)
+    per_function = np.bincount(function, weights=unit_s, minlength=len(memory_gb))
+    return np.asarray(per_function * memory_gb, dtype=np.float64)
 
 
-def cost_breakdown(
+def _allocation_steps(
+    function_index: npt.ArrayLike,
+    time_s: npt.ArrayLike,
+    allocated: npt.ArrayLike,
+    n_functions: int,
+) -> tuple[npt.NDArray[np.int64], FloatArray, FloatArray]:
+    """Return the allocation changes sorted by function, then time."""
+    function = np.asarray(function_index, dtype=np.int64).reshape(-1)
+    times = np.asarray(time_s, dtype=np.float64).reshape(-1)
+    counts = np.asarray(allocated, dtype=np.float64).reshape(-1)
+    if not function.shape == times.shape == counts.shape:
+        raise ValueError("function_index, time_s and allocated differ in length")
+    if function.size and (function.min() < 0 or function.max() >= n_functions):
+        raise ValueError(f"function_index out of range 0..{n_functions - 1}")
+    if (counts < 0).any() or np.isnan(times).any():
+        raise ValueError("allocated must be >= 0 and times must not be NaN")
+    order = np.lexsort((times, function))
+    return function[order], times[order], counts[order]
+
+
+def provisioned_allocated_usd(
+    gb_s: npt.ArrayLike, architecture: Architecture | str, prices: PriceTable
+) -> FloatArray:
+    """Return the charge for allocated provisioned-concurrency GB-s.
+
+    Example: 1 GB x 1 environment x 730 h = 2,628,000 GB-s x $0.0000041667 = $10.95
+    a month on x86_64 (aws-lambda-facts.md section 5).
+    """
+    rate = prices.for_architecture(architecture).rate(RateName.PROVISIONED_ALLOCATED)
+    return np.asarray(np.asarray(gb_s, dtype=np.float64) * rate.usd, dtype=np.float64)
+
+
+def provisioned_executing_usd(
     billed_ms: npt.ArrayLike,
+    memory_mb: npt.ArrayLike,
+    is_provisioned: npt.ArrayLike,
+    architecture: Architecture | str,
+    prices: PriceTable,
+) -> FloatArray:
+    """Return the duration charge of invocations served by provisioned concurrency.
+
+    An invocation served by a provisioned environment pays the lower provisioned
+    duration rate on its billed duration; spillover and on-demand invocations pay
+    nothing here (they pay the on-demand rate, `tiered_duration_usd`). Requests are
+    charged as usual in both cases.
+
+    Args:
+        billed_ms: Billed Duration of each invocation.
+        memory_mb: Configured memory, per invocation or for all.
+        is_provisioned: True where a provisioned environment served the invocation
+            (``served_by == 1``).
+        architecture: Architecture of the function.
+        prices: Price table.
+
+    Returns:
+        Dollars per invocation (0 where not provisioned).
+    """
+    rate = prices.for_architecture(architecture).rate(RateName.PROVISIONED_DURATION)
+    billed = gb_seconds(billed_ms, memory_mb)
+    mask = np.asarray(is_provisioned, dtype=bool)
+    return np.asarray(np.where(mask, billed * rate.usd, 0.0), dtype=np.float64)
+
+
+def provisioned_init_usd(
+    init_ms: npt.ArrayLike,
     memory_mb: npt.ArrayLike,
     architecture: Architecture | str,
     prices: PriceTable,
-) -> CostBreakdown:
-    """Return the total cost of a run's billed invocations of one architecture.
+    billing_date: datetime.date,
+) -> FloatArray:
+    """Return the charge of INIT phases run by provisioned environments.
 
-    Arguments as for `invocation_cost_usd`; pass billed invocations only, since
-    throttled ones are not charged. Add the breakdowns of several functions or
-    architectures with ``+``.
+    Lambda bills these always, even when the environment never serves a request:
+    at allocation and each time it recycles provisioned environments (pricing page
+    footnote; LDG provisioned-concurrency.md). Each INIT is rounded up like a Billed
+    Duration and charged at the provisioned duration rate (Assumption A-43).
+
+    Args:
+        init_ms: Init Duration of each provisioned environment's INIT.
+        memory_mb: Configured memory, per INIT or for all.
+        architecture: Architecture of the function.
+        prices: Price table.
+        billing_date: Date whose rounding rule applies.
+
+    Returns:
+        Dollars per INIT.
     """
-    request_usd, compute_usd = invocation_cost_usd(
-        billed_ms, memory_mb, architecture, prices
+    billed_ms = billed_duration_ms(
+        init_ms, None, init_billed=False, billing_date=billing_date
     )
-    requests_total_usd = float(request_usd.sum())
-    compute_total_usd = float(compute_usd.sum())
-    return CostBreakdown(
-        requests_usd=requests_total_usd,
-        compute_usd=compute_total_usd,
-        total_usd=requests_total_usd + compute_total_usd,
-        gb_seconds=float(gb_seconds(billed_ms, memory_mb).sum()),
+    billed_ms = np.where(np.asarray(init_ms, dtype=np.float64) > 0, billed_ms, 0)
+    rate = prices.for_architecture(architecture).rate(RateName.PROVISIONED_DURATION)
+    return np.asarray(gb_seconds(billed_ms, memory_mb) * rate.usd, dtype=np.float64)
+
+
+# -- ephemeral storage and SnapStart -----------------------------------------------
+
+FREE_EPHEMERAL_STORAGE_MB = 512
+
+
+def ephemeral_storage_gb_s(
+    billed_ms: npt.ArrayLike, ephemeral_storage_mb: npt.ArrayLike
+) -> FloatArray:
+    """Return the billed ephemeral-storage GB-s: storage above 512 MB x billed time.
+
+    Lambda includes 512 MB of /tmp; storage configured above it is charged per
+    GB-s of billed duration (https://aws.amazon.com/lambda/pricing/; Assumption A-44
+    for which duration).
+    """
+    extra_mb = np.maximum(
+        np.asarray(ephemeral_storage_mb, dtype=np.float64) - FREE_EPHEMERAL_STORAGE_MB,
+        0.0,
     )
+    return gb_seconds(billed_ms, extra_mb)
+
+
+def snapstart_restore_usd(
+    restores: npt.ArrayLike,
+    memory_mb: npt.ArrayLike,
+    architecture: Architecture | str,
+    prices: PriceTable,
+) -> FloatArray:
+    """Return the SnapStart restore charge: restores x GB of memory x price per GB.
+
+    Python and .NET SnapStart functions pay it; Java SnapStart carries no SnapStart
+    charge (aws-lambda-facts.md section 5), so do not call this for Java.
+    """
+    rate = prices.for_architecture(architecture).rate(RateName.SNAPSTART_RESTORE)
+    gigabytes = np.asarray(memory_mb, dtype=np.float64) / MB_PER_GB
+    usd = np.asarray(restores, dtype=np.float64) * gigabytes * rate.usd
+    return np.asarray(usd, dtype=np.float64)
+
+
+def snapstart_cache_usd(
+    cached_s: npt.ArrayLike,
+    memory_mb: npt.ArrayLike,
+    architecture: Architecture | str,
+    prices: PriceTable,
+) -> FloatArray:
+    """Return the SnapStart cache charge of one function version: GB x s x price.
+
+    The snapshot of a Python or .NET version is charged while the version is active;
+    its size is taken as the function's memory (Assumption A-45).
+    """
+    rate = prices.for_architecture(architecture).rate(RateName.SNAPSTART_CACHE)
+    gb_s = np.asarray(memory_mb, dtype=np.float64) / MB_PER_GB
+    usd = gb_s * np.asarray(cached_s, dtype=np.float64) * rate.usd
+    return np.asarray(usd, dtype=np.float64)
+
+
+# -- RDS Proxy ---------------------------------------------------------------------
+
+
+class ProxyTarget(enum.StrEnum):
+    """What an RDS Proxy's price is counted on."""
+
+    VCPU = "vcpu"  # a provisioned DB instance: its vCPUs
+    ACU = "acu"  # Aurora Serverless v2: its capacity units
+
+
+def rds_proxy_usd(
+    capacity: npt.ArrayLike,
+    hours: npt.ArrayLike,
+    target: ProxyTarget | str,
+    prices: PriceTable,
+) -> FloatArray:
+    """Return the RDS Proxy charge of proxies in front of DB targets.
+
+    A proxy costs $0.015 per vCPU-hour of its target instance, at least 2 vCPUs;
+    for Aurora Serverless v2 targets it is charged per ACU-hour, at least 8 ACUs
+    (https://aws.amazon.com/rds/proxy/pricing/). The per-ACU rate is unverified and
+    absent from the shipped table: pricing an ACU target then raises, naming the key
+    to set in a table of one's own.
+
+    Args:
+        capacity: The target's vCPUs (or ACUs: for a serverless target, the
+            capacity in each hour, so pass hourly averages with hours 1 each).
+        hours: Hours the proxy runs (per entry of `capacity`).
+        target: ``vcpu`` or ``acu``.
+        prices: Price table.
+
+    Returns:
+        Dollars per entry.
+
+    Raises:
+        ScenarioError: If the table has no RDS Proxy prices, or no per-ACU price.
+    """
+    kind = ProxyTarget(target)
+    proxy = _proxy_prices(prices)
+    if kind is ProxyTarget.VCPU:
+        rate, minimum = proxy.usd_per_vcpu_hour, proxy.minimum_vcpus
+    else:
+        if proxy.usd_per_acu_hour is None:
+            raise ScenarioError(
+                f"{prices.where or prices.region}: rds_proxy.usd_per_acu_hour is null "
+                "(AWS's per-ACU RDS Proxy rate is unverified); set it in a price "
+                "table of your own (billing.price_table) to price a proxy in front "
+                "of Aurora Serverless v2"
+            )
+        rate, minimum = proxy.usd_per_acu_hour, proxy.minimum_acus
+    billed = np.maximum(np.asarray(capacity, dtype=np.float64), minimum)
+    usd = billed * np.asarray(hours, dtype=np.float64) * rate
+    return np.asarray(usd, dtype=np.float64)
+
+
+def _proxy_prices(prices: PriceTable) -> RdsProxyPrices:
+    if prices.rds_proxy is None:
+        raise ScenarioError(
+            f"{prices.where or prices.region}: rds_proxy is missing; add RDS Proxy "
+            "prices to the table to price a proxy"
+        )
+    return prices.rds_proxy
 
 
 def _to_whole_us(
@@ -438,65 +566,3 @@ def _package_type(package_type: str) -> PackageType:
         raise ScenarioError(
             f"package type {package_type!r} is unknown; expected one of: {allowed}"
         ) from None
-
-
-def _architecture(architecture: Architecture | str) -> Architecture:
-    try:
-        return Architecture(architecture.strip().lower())
-    except ValueError:
-        allowed = ", ".join(member.value for member in Architecture)
-        raise ScenarioError(
-            f"architecture {architecture!r} is unknown; expected one of: {allowed}"
-        ) from None
-
-
-def _parse_price_table(data: dict[str, Any], where: str) -> PriceTable:
-    """Build a `PriceTable` from the JSON document read from `where`."""
-    version = data.get("format_version")
-    if version != _PRICE_FORMAT_VERSION:
-        raise ScenarioError(
-            f"{where}: format_version is {version!r}; expected {_PRICE_FORMAT_VERSION}"
-        )
-    architectures = tuple(
-        _parse_architecture(name, entry, f"{where}: architectures.{name}")
-        for name, entry in data["architectures"].items()
-    )
-    return PriceTable(
-        region=str(data["region"]),
-        currency=str(data["currency"]),
-        source=str(data["source"]),
-        architectures=architectures,
-    )
-
-
-def _parse_architecture(
-    name: str, entry: dict[str, Any], where: str
-) -> ArchitecturePrices:
-    requests = entry["requests"]
-    duration = entry["duration"]
-    tiers = tuple(
-        PriceTier(
-            up_to_gb_s_per_month=(
-                None
-                if tier["up_to_gb_s_per_month"] is None
-                else float(tier["up_to_gb_s_per_month"])
-            ),
-            usd_per_gb_s=float(tier["usd_per_gb_s"]),
-        )
-        for tier in duration["tiers"]
-    )
-    if not tiers:
-        raise ScenarioError(f"{where}.duration.tiers is empty; expected >= 1 tier")
-    return ArchitecturePrices(
-        architecture=_architecture(name),
-        requests=RequestPrice(
-            usd_per_million=float(requests["usd_per_million"]),
-            sku=str(requests["sku"]),
-            effective=datetime.date.fromisoformat(requests["effective"]),
-        ),
-        duration=DurationPrice(
-            tiers=tiers,
-            sku=str(duration["sku"]),
-            effective=datetime.date.fromisoformat(duration["effective"]),
-        ),
-    )

@@ -218,6 +218,12 @@ BILLING_COLUMNS: dict[str, str] = {
     "request_usd": "float64",
     "compute_usd": "float64",
     "gb_seconds": "float64",
+    "billed_init_ms": "int64",
+    "init_usd": "float64",
+    "provisioned_usd": "float64",
+    "storage_usd": "float64",
+    "snapstart_usd": "float64",
+    "cost_usd": "float64",
 }
 
 

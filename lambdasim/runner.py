@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lambdasim import pricing
+from lambdasim import billing, pricing
 from lambdasim._version import __version__
 from lambdasim.distributions import (
     ConstantSpec,
@@ -48,6 +48,7 @@ from lambdasim.randomness import Purpose, stream
 from lambdasim.report.summary import summarise
 from lambdasim.report.timeseries import timeseries
 from lambdasim.results import (
+    BILLING_COLUMNS,
     RunRecords,
     has_run,
     instances_frame,
@@ -169,17 +170,17 @@ def simulate(scenario: schema.Scenario, seed: int | None = None) -> RunResult:
         simulation.add_arrivals(source.chunks, source.client, source.key)
     records = simulation.run()
     logger.info("run finished: %d invocation attempts", records.invocation_count)
-    add_billing_columns(
-        records, functions, scenario.billing_date, scenario.account.region
-    )
+    run_bill = bill(records, functions, scenario)
     summary = summarise(
         records,
         scenario=scenario.name,
         seed=seed,
         scenario_sha256=scenario_sha256(scenario),
         version=__version__,
+        costs=run_bill.summary_blocks(),
     )
     summary["billing_date"] = scenario.billing_date.isoformat()
+    summary["billing"] = run_bill.describe(scenario.horizon)
     return RunResult(scenario=scenario, seed=seed, records=records, summary=summary)
 
 
@@ -541,6 +542,10 @@ def _provisioned(spec: schema.ProvisionedSpec | None) -> ProvisionedConfig | Non
 
 
 def _init_sampler(spec: schema.FunctionSpec) -> Sampler:
+    if spec.snapstart is not None:
+        # A SnapStart cold start restores a snapshot instead of running INIT; the
+        # model's INIT phase stands for the Restore Duration.
+        return spec.snapstart.restore.sampler()
     init = spec.init
     if init is not None and init.distribution is not None:
         return init.distribution.sampler()
@@ -560,63 +565,88 @@ def _overhead_sampler(spec: schema.FunctionSpec) -> Sampler:
 # -- billing ----------------------------------------------------------------------
 
 
-def add_billing_columns(
+def bill(
     records: RunRecords,
     functions: list[ResolvedFunction],
-    billing_date: datetime.date,
-    region: str,
-) -> None:
-    """Add `billed_ms`, `gb_seconds`, `request_usd` and `compute_usd` per attempt.
+    scenario: schema.Scenario,
+) -> billing.RunBill:
+    """Bill a run and add the per-invocation billing columns to its records.
 
     Throttled and dropped attempts are not billed. INIT is billed as AWS bills it
-    on `billing_date` (pricing.is_init_billed).
+    on the scenario's `billing_date` (pricing.is_init_billed); SnapStart cold starts
+    bill their Billed Restore Duration instead. The model's `served_by` column, when
+    present, marks invocations served by provisioned concurrency.
     """
-    if region in pricing.price_table_regions():
-        prices = pricing.load_price_table(region)
-    else:
-        # Assumption A-17: a Region without a price table is priced as us-east-1.
-        logger.warning(
-            "no price table for %s: costs use %s prices",
-            region,
-            pricing.DEFAULT_REGION,
-        )
-        prices = pricing.load_price_table(pricing.DEFAULT_REGION)
+    prices = _price_table(scenario)
     inv = records.invocations
-    function_index = inv["function_index"].astype(np.intp)
-    is_billed = has_run(inv["status"])
-    init_billed = np.array(
-        [
-            pricing.is_init_billed(
-                runtime_kind(f.spec.runtime).value,
-                f.spec.package_type.value,
-                billing_date,
-            )
-            for f in functions
-        ],
-        dtype=bool,
+    run_bill = billing.bill_run(
+        inv["function_index"],
+        has_run(inv["status"]),
+        inv["duration_s"],
+        inv["init_s"],
+        [_function_billing(f, scenario.billing_date) for f in functions],
+        prices,
+        billing_date=scenario.billing_date,
+        horizon_s=records.horizon_s,
+        options=billing.BillingOptions(
+            free_tier=scenario.billing.free_tier,
+            project_to_month=scenario.billing.project_to_month,
+        ),
+        served_by=inv.get("served_by"),
+        provisioned=_provisioned_usage(records),
     )
-    memory_mb = np.array([f.spec.memory_mb for f in functions], dtype=np.float64)
-    billed_ms = pricing.billed_duration_ms(
-        inv["duration_s"] * 1000.0,
-        inv["init_s"] * 1000.0,
-        init_billed=init_billed[function_index],
-        billing_date=billing_date,
+    for name in BILLING_COLUMNS:
+        inv[name] = run_bill.columns[name]
+    return run_bill
+
+
+def _provisioned_usage(records: RunRecords) -> billing.ProvisionedUsage | None:
+    """The allocation steps and PC INITs of a run, or None if it had no PC."""
+    allocations, instances = records.allocations, records.instances
+    if not allocations or allocations["time_s"].shape[0] == 0:
+        return None
+    is_pc = instances["is_provisioned"].astype(bool)
+    return billing.ProvisionedUsage(
+        function_index=allocations["function_index"],
+        time_s=allocations["time_s"],
+        allocated=allocations["allocated"],
+        init_function_index=instances["function_index"][is_pc],
+        init_ms=instances["init_s"][is_pc] * 1000.0,
     )
-    billed_ms = np.where(is_billed, billed_ms, 0)
-    row_memory_mb = memory_mb[function_index]
-    request_usd = np.zeros(billed_ms.shape)
-    compute_usd = np.zeros(billed_ms.shape)
-    architectures = np.array([f.spec.architecture.value for f in functions])
-    for architecture in np.unique(architectures):
-        rows = (architectures[function_index] == architecture) & is_billed
-        request, compute = pricing.invocation_cost_usd(
-            billed_ms[rows], row_memory_mb[rows], str(architecture), prices
+
+
+def _price_table(scenario: schema.Scenario) -> pricing.PriceTable:
+    if scenario.billing.price_table is not None:
+        return pricing.load_price_table_file(scenario.billing.price_table)
+    region = scenario.account.region
+    if region in pricing.price_table_regions():
+        return pricing.load_price_table(region)
+    # Assumption A-17: a Region without a price table is priced as us-east-1.
+    logger.warning(
+        "no price table for %s: costs use %s prices", region, pricing.DEFAULT_REGION
+    )
+    return pricing.load_price_table(pricing.DEFAULT_REGION)
+
+
+def _function_billing(
+    function: ResolvedFunction, billing_date: datetime.date
+) -> billing.FunctionBilling:
+    spec = function.spec
+    snapstart = None
+    if spec.snapstart is not None:
+        runtime = spec.runtime.strip().lower()
+        snapstart = billing.SnapStartBilling(
+            billed_restore_fraction=spec.snapstart.billed_restore_fraction,
+            # Python and .NET pay cache and restore; Java SnapStart does not.
+            has_snapstart_charges=runtime.startswith(("python", "dotnet")),
         )
-        request_usd[rows] = request
-        compute_usd[rows] = compute
-    inv["billed_ms"] = billed_ms
-    inv["gb_seconds"] = np.where(
-        is_billed, pricing.gb_seconds(billed_ms, row_memory_mb), 0.0
+    return billing.FunctionBilling(
+        name=function.name,
+        memory_mb=float(spec.memory_mb),
+        architecture=spec.architecture,
+        ephemeral_storage_mb=float(spec.ephemeral_storage_mb),
+        is_init_billed=pricing.is_init_billed(
+            runtime_kind(spec.runtime).value, spec.package_type.value, billing_date
+        ),
+        snapstart=snapstart,
     )
-    inv["request_usd"] = request_usd
-    inv["compute_usd"] = compute_usd

@@ -13,17 +13,10 @@ import pytest
 
 from lambdasim.errors import ScenarioError
 from lambdasim.pricing import (
-    Architecture,
-    CostBreakdown,
     billed_duration_ms,
     billing_rules_on,
-    cost_breakdown,
-    gb_seconds,
-    invocation_cost_usd,
     is_init_billed,
-    load_price_table,
 )
-from lambdasim.pricing import _parse_price_table as parse_price_table
 
 SAMPLES_DIR = Path(__file__).parents[2] / "shared" / "data" / "cloudwatch-samples"
 TEXT_SAMPLES = SAMPLES_DIR / "report_text_samples.log"
@@ -206,155 +199,6 @@ def test_is_init_billed_managed_zip_on_demand_switches_on_2025_08_01() -> None:
 def test_is_init_billed_unknown_package_type_raises() -> None:
     with pytest.raises(ScenarioError, match=r"package type 'jar' .*zip, image"):
         is_init_billed("java21", "jar", FROM_INIT_BILLING)
-
-
-# --- price table ----------------------------------------------------------------------
-
-
-def test_load_price_table_us_east_1_has_facts_prices_and_skus() -> None:
-    table = load_price_table()
-    x86 = table.for_architecture("x86_64")
-    arm = table.for_architecture(Architecture.ARM64)
-
-    assert (table.region, table.currency) == ("us-east-1", "USD")
-    assert x86.requests.usd_per_million == 0.20
-    assert x86.requests.sku == "GU2ZS9HVP6QTQ7KE"
-    assert x86.duration.sku == "TG3M4CAGBA3NYQBH"
-    assert x86.duration.tiers[0].usd_per_gb_s == 0.0000166667
-    assert x86.duration.tiers[0].up_to_gb_s_per_month == 6e9
-    assert arm.requests.sku == "K7BX6567RJ67A2KE"
-    assert arm.duration.sku == "72SBSFWPMDTH8S3J"
-    assert arm.duration.tiers[0].usd_per_gb_s == 0.0000133334
-    assert arm.duration.tiers[0].up_to_gb_s_per_month == 7.5e9
-    assert x86.duration.effective == date(2025, 10, 1)
-
-
-def test_load_price_table_unknown_region_lists_available() -> None:
-    with pytest.raises(ScenarioError, match=r"'us-east-9'.*us-east-1"):
-        load_price_table("us-east-9")
-
-
-def test_price_table_unknown_architecture_raises() -> None:
-    with pytest.raises(ScenarioError, match=r"architecture 'riscv' .*x86_64, arm64"):
-        load_price_table().for_architecture("riscv")
-
-
-def _minimal_table(**changes: object) -> dict[str, object]:
-    arch = {
-        "requests": {"sku": "R", "effective": "2025-10-01", "usd_per_million": 0.2},
-        "duration": {
-            "sku": "D",
-            "effective": "2025-10-01",
-            "tiers": [{"up_to_gb_s_per_month": None, "usd_per_gb_s": 1e-5}],
-        },
-    }
-    table: dict[str, object] = {
-        "format_version": 1,
-        "region": "xx-test-1",
-        "currency": "USD",
-        "source": "test",
-        "architectures": {"x86_64": arch},
-    }
-    table.update(changes)
-    return table
-
-
-def test_parse_price_table_open_ended_tier_has_no_bound() -> None:
-    table = parse_price_table(_minimal_table(), "test.json")
-
-    tier = table.for_architecture("x86_64").duration.tiers[0]
-    assert tier.up_to_gb_s_per_month is None
-
-
-def test_parse_price_table_wrong_format_version_raises() -> None:
-    with pytest.raises(
-        ScenarioError, match="test.json: format_version is 2; expected 1"
-    ):
-        parse_price_table(_minimal_table(format_version=2), "test.json")
-
-
-def test_parse_price_table_no_tiers_raises() -> None:
-    table = _minimal_table()
-    table["architectures"] = {
-        "arm64": {
-            "requests": {"sku": "R", "effective": "2025-10-01", "usd_per_million": 0.2},
-            "duration": {"sku": "D", "effective": "2025-10-01", "tiers": []},
-        }
-    }
-
-    with pytest.raises(ScenarioError, match=r"architectures.arm64.duration.tiers is"):
-        parse_price_table(table, "test.json")
-
-
-def test_price_table_without_arm64_prices_raises() -> None:
-    table = parse_price_table(_minimal_table(), "test.json")
-
-    with pytest.raises(ScenarioError, match="xx-test-1: no prices for arm64"):
-        table.for_architecture("arm64")
-
-
-# --- cost -----------------------------------------------------------------------------
-
-
-def test_gb_seconds_aws_pricing_example_uses_1024_mb_per_gb() -> None:
-    # aws.amazon.com/lambda/pricing example: 3M x 1 s x 512 MB = 1,500,000 GB-s.
-    assert gb_seconds(np.full(3_000_000, 1000), 512).sum() == pytest.approx(1.5e6)
-
-
-def test_cost_breakdown_1m_invocations_1024_mb_100_ms_x86_is_hand_total() -> None:
-    # Requests: 1M x $0.20/M = $0.20. Compute: 1M x 1 GB x 0.1 s = 100,000 GB-s,
-    # x $0.0000166667 = $1.66667. Total $1.86667.
-    cost = cost_breakdown(np.full(1_000_000, 100), 1024, "x86_64", load_price_table())
-
-    assert cost.requests_usd == pytest.approx(0.20, rel=1e-12)
-    assert cost.gb_seconds == pytest.approx(100_000, rel=1e-12)
-    assert cost.compute_usd == pytest.approx(1.66667, rel=1e-12)
-    assert cost.total_usd == pytest.approx(1.86667, rel=1e-12)
-
-
-def test_cost_breakdown_arm64_same_work_is_cheaper_by_price_ratio() -> None:
-    # arm64: 100,000 GB-s x $0.0000133334 = $1.33334; requests cost the same.
-    prices = load_price_table()
-    billed_ms = np.full(1_000_000, 100)
-
-    x86 = cost_breakdown(billed_ms, 1024, Architecture.X86_64, prices)
-    arm = cost_breakdown(billed_ms, 1024, Architecture.ARM64, prices)
-
-    assert arm.compute_usd == pytest.approx(1.33334, rel=1e-12)
-    assert arm.total_usd == pytest.approx(1.53334, rel=1e-12)
-    assert arm.requests_usd == pytest.approx(x86.requests_usd, rel=1e-12)
-    assert arm.gb_seconds == pytest.approx(x86.gb_seconds, rel=1e-12)
-
-
-def test_invocation_cost_per_invocation_arrays_match_hand_values() -> None:
-    # 128 MB x 977 ms = 0.122125 GB-s; x $0.0000166667 = $2.035420...e-6.
-    request_usd, compute_usd = invocation_cost_usd(
-        np.array([977, 0]), np.array([128, 10240]), "x86_64", load_price_table()
-    )
-
-    assert request_usd.tolist() == pytest.approx([2e-7, 2e-7], rel=1e-12)
-    assert compute_usd[0] == pytest.approx(0.122125 * 0.0000166667, rel=1e-12)
-    assert compute_usd[1] == 0.0
-
-
-def test_cost_breakdown_empty_run_is_zero() -> None:
-    cost = cost_breakdown(
-        np.array([], dtype=np.int64), 128, "arm64", load_price_table()
-    )
-
-    assert cost == CostBreakdown(0.0, 0.0, 0.0, 0.0)
-
-
-def test_cost_breakdown_sum_of_functions_adds_fields() -> None:
-    prices = load_price_table()
-    x86 = cost_breakdown(np.array([100, 200]), 1024, "x86_64", prices)
-    arm = cost_breakdown(np.array([300]), 2048, "arm64", prices)
-
-    both = x86 + arm
-
-    assert both.requests_usd == pytest.approx(3 * 2e-7)
-    assert both.gb_seconds == pytest.approx(0.3 + 0.6)
-    assert both.total_usd == pytest.approx(x86.total_usd + arm.total_usd)
 
 
 # --- real REPORT records --------------------------------------------------------------

@@ -234,9 +234,14 @@ def test_summarise_two_functions_split_per_function() -> None:
     assert a["mean_instances"] == pytest.approx(0.75)
     assert b["mean_instances"] == pytest.approx(1.125)
     assert total["max_instances"] == 3
-    assert b["cost_usd"] == pytest.approx(
-        {"requests": 0.5, "compute": 0.25, "total": 0.75}
-    )
+    assert b["cost_usd"]["requests"] == pytest.approx(0.5)
+    assert b["cost_usd"]["compute"] == pytest.approx(0.25)
+    assert b["cost_usd"]["total"] == pytest.approx(0.75)
+    # Charges that are not per invocation need a bill: 0 from the columns alone.
+    assert b["cost_usd"]["provisioned_allocated"] == 0.0
+    assert b["monthly_usd"] is None
+    # $0.75 over 2 completed invocations = $375,000 per million.
+    assert b["cost_per_million_invocations"] == pytest.approx(375_000)
     assert total["cost_usd"]["total"] == pytest.approx(1.0)
 
 

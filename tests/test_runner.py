@@ -63,24 +63,31 @@ def test_cost_ten_cold_starts_matches_hand_calculation(
 ):
     result = lambdasim.simulate(
         scenario(
-            billing_date=billing_date, fn_runtime=runtime, fn_package_type=package_type
+            billing_date=billing_date,
+            fn_runtime=runtime,
+            fn_package_type=package_type,
+            billing={"free_tier": False},
         )
     )
     total = result.summary["total"]
     assert total["cold_starts"] == 10
     assert list(result.invocations["billed_ms"]) == [billed_ms] * 10
-    # 10 requests x $0.20 per million; 10 x billed s x 1 GB x $0.0000166667 (x86_64).
+    # 10 requests x $0.20 per million; 10 x billed s x 1 GB x $0.0000166667 (x86_64),
+    # of which 10 x 0.1 s is the handler (compute) and the rest INIT.
     gb_seconds = 10 * billed_ms / 1000 * 1024 / 1024
     assert total["gb_seconds"] == pytest.approx(gb_seconds)
     assert total["cost_usd"]["requests"] == pytest.approx(10 * 0.20 / 1e6)
-    assert total["cost_usd"]["compute"] == pytest.approx(gb_seconds * 0.0000166667)
+    assert total["cost_usd"]["compute"] == pytest.approx(1.0 * 0.0000166667)
+    assert total["cost_usd"]["init"] == pytest.approx((gb_seconds - 1.0) * 0.0000166667)
     assert total["cost_usd"]["total"] == pytest.approx(
         10 * 0.20 / 1e6 + gb_seconds * 0.0000166667
     )
 
 
 def test_cost_arm64_uses_arm_gb_second_price():
-    result = lambdasim.simulate(scenario(fn_architecture="arm64"))
+    result = lambdasim.simulate(
+        scenario(fn_architecture="arm64", billing={"free_tier": False})
+    )
     # 10 x 0.1 s x 1 GB x $0.0000133334.
     assert result.summary["total"]["cost_usd"]["compute"] == pytest.approx(
         1.0 * 0.0000133334
@@ -393,3 +400,27 @@ def test_provisioned_spec_mistakes_are_scenario_errors(settings, message):
 def test_source_with_empty_qualifier_is_a_scenario_error():
     with pytest.raises(lambdasim.ScenarioError, match="nothing after ':'"):
         scenario(workload=[{"type": "burst", "function": "fn:", "at": 1, "count": 1}])
+
+
+def test_provisioned_concurrency_bill_allocated_executing_and_init():
+    # PC 1 on `live`, 1,024 MB (1 GB), for the whole 1-hour run (12 blocks of 5 min):
+    # allocated 1 GB x 3,600 s x $0.0000041667 = $0.01500012. One invocation of
+    # 100 ms on it: 0.1 GB-s at the executing rate $0.0000097222 plus $0.20 per
+    # million requests. The PC instance's INIT (200 ms) is billed at the same
+    # executing rate: 0.2 GB-s.
+    run = lambdasim.simulate(
+        scenario(
+            horizon=3600,
+            billing={"free_tier": False, "project_to_month": False},
+            fn_provisioned_concurrency={"live": 1},
+            workload=[{"type": "burst", "function": "fn:live", "at": 1, "count": 1}],
+        )
+    )
+    cost = run.summary["functions"]["fn:live"]["cost_usd"]
+    assert cost["provisioned_allocated"] == pytest.approx(3600 * 0.0000041667)
+    assert cost["provisioned_executing"] == pytest.approx(0.3 * 0.0000097222)
+    assert cost["requests"] == pytest.approx(0.2e-6)
+    assert cost["compute"] == 0.0
+    assert cost["total"] == pytest.approx(
+        3600 * 0.0000041667 + 0.3 * 0.0000097222 + 0.2e-6
+    )

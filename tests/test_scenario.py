@@ -348,7 +348,8 @@ def test_load_unknown_top_level_key_suggests_close_key(tmp_path: Path) -> None:
         ScenarioError,
         match=rf"/s\.yaml:{line_of(text, 'horizn')}: unknown key 'horizn' in "
         r"\(top level\) \(did you mean 'horizon'\?\); allowed: account, "
-        r"billing_date, functions, horizon, name, seed, timeseries_step, workload$",
+        r"billing, billing_date, functions, horizon, name, seed, timeseries_step, "
+        r"workload$",
     ):
         load_scenario(write(tmp_path, text))
 

@@ -8,12 +8,14 @@ group-sorted array, never over rows.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from lambdasim.billing import COMPONENTS
 from lambdasim.report._levels import (
     allocation_units,
     group_codes,
@@ -52,6 +54,7 @@ def summarise(
     seed: int,
     scenario_sha256: str,
     version: str,
+    costs: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Summarise a run per function and in total.
 
@@ -61,6 +64,11 @@ def summarise(
         seed: Root seed of the run.
         scenario_sha256: Hex SHA-256 of the scenario file.
         version: The lambdasim version that produced the run.
+        costs: The bill's cost keys per function, then for the total
+            (`lambdasim.billing.RunBill.summary_blocks`); they replace the costs
+            summed from the invocation columns, which lack the charges that are not
+            per invocation (provisioned allocation, SnapStart cache, proxy, free
+            tier) and the monthly projection.
 
     Returns:
         A dict of plain Python values (NaN becomes None) ready for `json.dump`,
@@ -71,15 +79,30 @@ def summarise(
     stats.update(_request_stats(records, columns.n_functions))
     stats.update(_provisioned_stats(records, columns.n_functions))
     names = records.function_names
+    blocks = [_block(stats, i) for i in range(len(names) + 1)]
+    if costs is not None:
+        for block, cost in zip(blocks, costs, strict=True):
+            block.update(cost)
     return {
         "scenario": scenario,
         "seed": int(seed),
         "scenario_sha256": scenario_sha256,
         "lambdasim_version": version,
         "horizon_s": float(records.horizon_s),
-        "total": _block(stats, len(names)),
-        "functions": {name: _block(stats, i) for i, name in enumerate(names)},
+        "total": blocks[-1],
+        "functions": dict(zip(names, blocks[:-1], strict=True)),
     }
+
+
+# Per-invocation cost columns and the `cost_usd` component each one sums into.
+_COST_COLUMNS = {
+    "requests": "request_usd",
+    "compute": "compute_usd",
+    "init": "init_usd",
+    "provisioned_executing": "provisioned_usd",
+    "storage": "storage_usd",
+    "snapstart": "snapstart_usd",
+}
 
 
 @dataclass(frozen=True)
@@ -108,7 +131,7 @@ class _Columns:
         status = inv["status"].astype(np.int64)
         sums = {
             name: billing_column(records, name).astype(np.float64)
-            for name in ("request_usd", "compute_usd", "gb_seconds")
+            for name in (*_COST_COLUMNS.values(), "gb_seconds")
         }
         return cls(
             n_functions=len(records.function_names),
@@ -423,11 +446,15 @@ def _block(stats: dict[str, Any], i: int) -> dict[str, Any]:
     throttles = int(by_status[Status.THROTTLED])
     dropped = int(by_status[Status.DROPPED])
     cold_starts = int(stats["cold_starts"][i])
-    request_usd = float(stats["request_usd"][i])
-    compute_usd = float(stats["compute_usd"][i])
+    cost_usd = {
+        name: float(stats[_COST_COLUMNS[name]][i]) if name in _COST_COLUMNS else 0.0
+        for name in COMPONENTS
+    }
+    cost_usd["total"] = sum(cost_usd.values())
+    completed = invocations - throttles - dropped
     return {
         "invocations": invocations,
-        "completed": invocations - throttles - dropped,
+        "completed": completed,
         "ok": int(by_status[Status.OK]),
         "cold_starts": cold_starts,
         "cold_start_rate": _rate(cold_starts, invocations),
@@ -448,11 +475,12 @@ def _block(stats: dict[str, Any], i: int) -> dict[str, Any]:
         "instances_created": int(stats["instances_created"][i]),
         "mean_instances": _json_float(stats["mean_instances"][i]),
         "max_instances": int(stats["max_instances"][i]),
-        "cost_usd": {
-            "requests": request_usd,
-            "compute": compute_usd,
-            "total": request_usd + compute_usd,
-        },
+        # Without a bill (`costs`): the invocation columns' charges, not projected.
+        "cost_usd": cost_usd,
+        "monthly_usd": None,
+        "cost_per_million_invocations": (
+            cost_usd["total"] / completed * 1e6 if completed else None
+        ),
         "gb_seconds": float(stats["gb_seconds"][i]),
         "requests": int(stats["requests"][i]),
         "retries": int(stats["retries"][i]),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from lambdasim.billing import LogBill
+
 MAX_LISTED_FUNCTIONS = 20
 """Up to this many functions, the table lists them all."""
 
@@ -80,6 +82,19 @@ def _utilisation(block: Mapping[str, Any]) -> str:
     return "-" if value is None else f"{100.0 * value:.1f}"
 
 
+def _cost_part(*keys: str) -> Callable[[Mapping[str, Any]], str]:
+    def cell(block: Mapping[str, Any]) -> str:
+        value = sum(block.get("cost_usd", {}).get(key, 0.0) for key in keys)
+        return "0" if value == 0 else f"{value:,.4f}"
+
+    return cell
+
+
+def _monthly(block: Mapping[str, Any]) -> str:
+    value = block.get("monthly_usd")
+    return "0" if not value else f"{value:,.2f}"
+
+
 # Columns shown only when the total has something other than 0 in them.
 _OPTIONAL_COLUMNS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "errors": _plain_count("errors"),
@@ -91,6 +106,13 @@ _OPTIONAL_COLUMNS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "on PC": _plain_count("provisioned_invocations"),
     "spillover": _plain_count("spillover_invocations"),
     "PC util %": _utilisation,
+    "init $": _cost_part("init"),
+    "PC $": _cost_part("provisioned_allocated", "provisioned_executing"),
+    "storage $": _cost_part("storage"),
+    "snapstart $": _cost_part("snapstart"),
+    "proxy $": _cost_part("proxy"),
+    "free tier $": _cost_part("free_tier_credit"),
+    "month $": _monthly,
 }
 
 
@@ -130,7 +152,51 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     if left_out:
         lines.append(f"... {left_out} more functions not listed")
     lines += [rule, _line(total_row, widths)]
+    billing = summary.get("billing")
+    if isinstance(billing, Mapping):
+        free = "on" if billing.get("free_tier") else "off"
+        lines += ["", f"cost: {billing.get('method')}; free tier {free}"]
     return "\n".join(lines) + "\n"
+
+
+def format_log_bill(
+    bill: LogBill, source: str, init_reports: int, architecture: str
+) -> str:
+    """Return the bill of CloudWatch REPORT lines and the Duration-based gap as text."""
+    share = 100.0 * bill.gap_usd / bill.total_usd if bill.total_usd else 0.0
+    lines = [
+        f"{source}: {bill.reports:,} REPORT lines ({architecture}, tier-1 list "
+        "prices, no free tier)",
+        f"  requests                          ${bill.requests_usd:,.10f}",
+        f"  duration from Billed Duration     ${bill.billed_usd:,.10f}"
+        f"  ({bill.gb_seconds:,.3f} GB-s)",
+        f"  total                             ${bill.total_usd:,.10f}",
+        f"  duration from Duration (estimate) ${bill.estimate_usd:,.10f}",
+        f"  gap                               ${bill.gap_usd:,.10f}"
+        f"  ({share:.1f}% of the bill)",
+        f"billed INIT or SnapStart restore: {bill.billed_init_ms:,.0f} ms on "
+        f"{_lines(bill.lines_billing_init)} (their Init or Billed Restore Duration: "
+        f"{bill.init_ms:,.2f} ms)",
+    ]
+    if bill.unexplained_lines:
+        listed = ", ".join(str(n) for n in bill.unexplained_lines[:10])
+        more = " ..." if len(bill.unexplained_lines) > 10 else ""
+        count = len(bill.unexplained_lines)
+        lines.append(
+            f"{_lines(count)} {'fits' if count == 1 else 'fit'} no billing rule "
+            f"(line {listed}{more}): billed as reported, {bill.unexplained_ms:,.0f} ms "
+            "above the rounded Duration, in the gap too"
+        )
+    if init_reports:
+        lines.append(
+            f"{_lines(init_reports, 'INIT_REPORT line')} without a Billed Duration: "
+            "not billed here"
+        )
+    return "\n".join(lines)
+
+
+def _lines(count: int, noun: str = "line") -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 def _cells(

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from lambdasim.distributions import KINDS, DistributionSpec
 from lambdasim.errors import ScenarioError
+from lambdasim.price_tables import load_price_table_file
 from lambdasim.scenario import schema
 from lambdasim.scenario.schema import Scenario
 
@@ -125,6 +126,10 @@ def validate_scenario(
         for key, message in _missing_files(
             [source.model_dump() for source in scenario.workload]
         )
+    ]
+    problems += [
+        _locate(source, lines, ("billing", "price_table"), message)
+        for message in _price_table_problems(scenario.billing.price_table)
     ]
     if problems:
         raise ScenarioError(problems, source=source)
@@ -256,6 +261,11 @@ def _toml_table_path(parts: tuple[str, ...], counts: Mapping[PathKey, int]) -> P
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    billing = raw.get("billing")
+    if isinstance(billing, dict):
+        table = billing.get("price_table")
+        if isinstance(table, str) and not Path(table).is_absolute():
+            billing["price_table"] = str((base / table).resolve())
     for source in raw.get("workload") or []:
         if isinstance(source, dict):
             for field in _PATH_FIELDS:
@@ -632,6 +642,17 @@ def _missing_files(workload: Any) -> list[tuple[PathKey, str]]:
             where = f"workload[{index}].path is {path!r}"
             problems.append((("workload", index, "path"), f"{where}: {problem}"))
     return problems
+
+
+def _price_table_problems(path: str | None) -> list[str]:
+    """Read a user's price table now, so `validate` reports its problems."""
+    if path is None:
+        return []
+    try:
+        load_price_table_file(path)
+    except ScenarioError as error:
+        return [f"billing.price_table: {problem}" for problem in error.problems]
+    return []
 
 
 _AZURE_2019_FILES = ("invocations.csv", "durations.csv", "memory.csv")

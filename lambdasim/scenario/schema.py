@@ -24,7 +24,12 @@ from pydantic import (
     model_validator,
 )
 
-from lambdasim.distributions import DistributionField, Seconds, UniformSpec
+from lambdasim.distributions import (
+    DistributionField,
+    LognormalSpec,
+    Seconds,
+    UniformSpec,
+)
 from lambdasim.errors import ScenarioError
 from lambdasim.init_presets import find_init_preset
 from lambdasim.model.config import DispatchPolicy
@@ -185,6 +190,46 @@ class InitSpec(_Strict):
         return self
 
 
+# SnapStart Restore Duration when a scenario gives none: Kotlin JVM + SnapStart cold
+# starts at 128 MB (meex28/aws-lambda-performance-master-thesis cold-starts.csv, May
+# 2025) restored in 0.40-0.77 s, median about 0.64 s; a Java sample (cloudwatch-samples
+# S07) in 0.45 s. Assumption A-47.
+DEFAULT_RESTORE = LognormalSpec(median=0.6, p99=0.95)
+# Billed Restore Duration / Restore Duration: median 0.27 over the same rows
+# (0.21-0.37); 83 / 450.46 = 0.18 in S07. Assumption A-46.
+DEFAULT_BILLED_RESTORE_FRACTION = 0.27
+# Runtimes SnapStart supports (Java 11+, Python 3.12+, .NET 8+; zip packages only).
+SNAPSTART_RUNTIMES = ("java", "python", "dotnet")
+
+
+class SnapStartSpec(_Strict):
+    """SnapStart: a cold start restores a snapshot instead of running INIT.
+
+    Written as ``snapstart: true`` for the defaults, or as a mapping. Only as far as
+    billing needs it: the restore takes the place of the INIT duration of a cold
+    start, and Billed Restore Duration is billed on top of Duration; Python and .NET
+    also pay SnapStart cache and restore charges (Java does not).
+
+    Attributes:
+        restore: Restore Duration of a cold start (Assumption A-47 for the default).
+        billed_restore_fraction: Billed Restore Duration as a share of Restore
+            Duration (the runtime load and after-restore hooks; Assumption A-46).
+    """
+
+    restore: DistributionField = DEFAULT_RESTORE
+    billed_restore_fraction: float = Field(
+        default=DEFAULT_BILLED_RESTORE_FRACTION, ge=0.0, le=1.0
+    )
+
+
+def _snapstart_shorthand(value: Any) -> Any:
+    if value is True:
+        return {}
+    if value is False:
+        return None
+    return value
+
+
 class _FunctionSettings(_Strict):
     """Settings shared by a declared function and the defaults of trace functions."""
 
@@ -194,7 +239,11 @@ class _FunctionSettings(_Strict):
     timeout_s: Annotated[
         float, Field(ge=1.0, le=900.0), BeforeValidator(parse_duration_s)
     ] = 3.0
+    # /tmp size; the 512 MB included, above it billed per GB-s.
     ephemeral_storage_mb: int = Field(default=512, ge=512, le=10240)
+    snapstart: Annotated[
+        SnapStartSpec | None, BeforeValidator(_snapstart_shorthand)
+    ] = None
     init: InitSpec | None = None
     platform_overhead: DistributionField | None = None
     keep_alive: DistributionField = DEFAULT_KEEP_ALIVE
@@ -212,6 +261,11 @@ class _FunctionSettings(_Strict):
     @model_validator(mode="after")
     def _known_init(self) -> _FunctionSettings:
         _check_init(self.runtime, self.package_type, self.architecture, self.init)
+        if self.snapstart is not None:
+            problem = snapstart_problem(self.runtime, self.package_type.value)
+            if problem is not None:
+                # Reported by cross_check_problems at the snapstart key.
+                raise CrossCheckError(problem)
         failure_probability = self.error_probability + self.crash_probability
         if failure_probability > 1.0:
             raise ValueError(
@@ -377,6 +431,26 @@ class FunctionSpec(_FunctionSettings):
     def all_qualifiers(self) -> list[str]:
         """Listed qualifiers, then those with PC, each once, in order."""
         return list(dict.fromkeys([*self.qualifiers, *self.provisioned_concurrency]))
+
+
+def snapstart_problem(runtime: Any, package_type: Any) -> str | None:
+    """Say why a function cannot have SnapStart, or None when it can.
+
+    SnapStart exists for zip functions on Java (11+), Python (3.12+) and .NET (8+).
+    """
+    if package_type != PackageType.ZIP.value:
+        return (
+            "set on an image function; SnapStart supports zip packages only: remove "
+            "snapstart or use package_type: zip"
+        )
+    if isinstance(runtime, str) and not runtime.strip().lower().startswith(
+        SNAPSTART_RUNTIMES
+    ):
+        return (
+            f"runtime {runtime!r} has no SnapStart; expected a Java (11+), Python "
+            "(3.12+) or .NET (8+) runtime"
+        )
+    return None
 
 
 def _check_init(
@@ -564,6 +638,25 @@ SOURCE_TYPES = (
 )
 
 
+class BillingSpec(_Strict):
+    """How a run is billed, besides the `billing_date` whose rules apply.
+
+    Attributes:
+        free_tier: Apply Lambda's monthly free tier (1 M requests, 400,000 GB-s).
+            It is per account: turn it off when other functions use it up.
+        project_to_month: Project a run to a 730-hour month before volume tiers
+            and the free tier apply (Assumption A-40); off, the run is taken as the
+            month's whole usage.
+        price_table: A price table file of your own (JSON, the format of
+            lambdasim/prices/us-east-1.json), e.g. with negotiated prices; relative
+            to the scenario file. Default: the package's table for the Region.
+    """
+
+    free_tier: bool = True
+    project_to_month: bool = True
+    price_table: str | None = None
+
+
 class Scenario(_Strict):
     """A whole scenario: account, functions and the traffic aimed at them."""
 
@@ -571,6 +664,7 @@ class Scenario(_Strict):
     seed: int = Field(default=0, ge=0)
     horizon: PositiveSeconds
     billing_date: datetime.date = Field(default_factory=datetime.date.today)
+    billing: BillingSpec = BillingSpec()
     timeseries_step: PositiveSeconds = 60.0
     account: AccountSpec = AccountSpec()
     functions: dict[str, FunctionSpec] = Field(default_factory=dict)
@@ -630,13 +724,14 @@ def cross_check_problems(raw: Any) -> list[Problem]:
     problems += _provisioned_problems(functions, _mapping(raw.get("account")))
     for name, spec in functions.items():
         problems += _init_problems(("functions", name), spec, default_runtime=None)
+        problems += _snapstart_problems(("functions", name), spec, None)
     for index, source in enumerate(workload):
         if isinstance(source, dict) and "function_defaults" in source:
-            problems += _init_problems(
-                ("workload", index, "function_defaults"),
-                source["function_defaults"],
-                default_runtime=FunctionDefaults().runtime,
-            )
+            key = ("workload", index, "function_defaults")
+            defaults = source["function_defaults"]
+            runtime = FunctionDefaults().runtime
+            problems += _init_problems(key, defaults, default_runtime=runtime)
+            problems += _snapstart_problems(key, defaults, runtime)
     problems += _target_problems(functions, workload)
     problems += _time_problems(raw)
     return problems
@@ -825,6 +920,21 @@ def _time_problems(raw: dict[str, Any]) -> list[Problem]:
             )
         )
     return problems
+
+
+def _snapstart_problems(
+    key: tuple[str | int, ...], spec: Any, default_runtime: str | None
+) -> list[Problem]:
+    """SnapStart only where Lambda offers it (checked on raw data, at its key)."""
+    if not isinstance(spec, dict) or spec.get("snapstart") in (None, False):
+        return []
+    runtime = spec.get("runtime", default_runtime)
+    problem = snapstart_problem(
+        runtime, spec.get("package_type", PackageType.ZIP.value)
+    )
+    if problem is None:
+        return []
+    return [((*key, "snapstart"), _init_message(key, "snapstart", [problem], ""))]
 
 
 def _init_problems(

@@ -1,0 +1,254 @@
+"""CloudWatch Logs REPORT records of Lambda: read them into columns.
+
+Lambda writes one REPORT record per invocation, in one of two formats
+(aws-lambda-facts.md section 8):
+
+- **Text** (``LogFormat=Text``): ``REPORT RequestId: <id><TAB>Duration: 8.40
+  ms<TAB>Billed Duration: 9 ms<TAB>Memory Size: 128 MB<TAB>Max Memory Used: 66
+  MB<TAB>Init Duration: 170.13 ms``. Fields are separated by tabs, or by runs of
+  spaces in copies of it; console and ``aws logs`` exports put a timestamp or
+  log-stream prefix in front.
+  SnapStart cold starts carry ``Restore Duration`` and ``Billed Restore Duration``
+  instead of ``Init Duration``.
+- **JSON** (``LogFormat=JSON``, and the Telemetry API): one object a line with
+  ``"type": "platform.report"`` and ``record.metrics.{durationMs, billedDurationMs,
+  memorySizeMB, initDurationMs?, restoreDurationMs?, billedRestoreDurationMs?}``; a
+  CloudWatch Logs subscription payload wraps records as JSON strings in
+  ``logEvents[].message``.
+
+Other lines (START, END, XRAY, INIT_START, the function's own output) are skipped;
+INIT_REPORT lines (failed or suppressed inits, which have no Billed Duration) are
+counted. Lines starting with ``#`` are comments. A REPORT line that lacks Duration,
+Billed Duration or Memory Size, or a line that starts like JSON but is not, is a
+`TraceFormatError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lambdasim.errors import TraceFormatError
+
+__all__ = ["ReportLog", "read_reports"]
+
+_TEXT_FIELD = re.compile(
+    r"\b((?:Billed )?(?:Restore )?Duration|Init Duration|Memory Size|Max Memory Used)"
+    r":\s*(\S+?)\s*(ms|MB)\b"
+)
+_REQUEST_ID = re.compile(r"RequestId:\s*(\S+)")
+_TEXT_NAMES = {
+    "Duration": "duration_ms",
+    "Billed Duration": "billed_ms",
+    "Memory Size": "memory_mb",
+    "Init Duration": "init_ms",
+    "Restore Duration": "restore_ms",
+    "Billed Restore Duration": "billed_restore_ms",
+}
+_JSON_NAMES = {
+    "durationMs": "duration_ms",
+    "billedDurationMs": "billed_ms",
+    "memorySizeMB": "memory_mb",
+    "initDurationMs": "init_ms",
+    "restoreDurationMs": "restore_ms",
+    "billedRestoreDurationMs": "billed_restore_ms",
+}
+_REQUIRED = ("duration_ms", "billed_ms", "memory_mb")
+_SHOWN = {column: name for name, column in _TEXT_NAMES.items()}
+_COLUMNS = (*_REQUIRED, "init_ms", "restore_ms", "billed_restore_ms")
+
+
+@dataclass(frozen=True)
+class ReportLog:
+    """The REPORT records of one log file, as columns (NaN where a field is absent).
+
+    Attributes:
+        path: The file read.
+        line: Line number of each record (1-based).
+        request_id: RequestId of each record.
+        duration_ms: Duration.
+        billed_ms: Billed Duration.
+        memory_mb: Memory Size.
+        init_ms: Init Duration (NaN on warm starts).
+        restore_ms: Restore Duration (SnapStart cold starts).
+        billed_restore_ms: Billed Restore Duration (SnapStart cold starts).
+        init_reports: INIT_REPORT records seen (no Billed Duration of their own).
+    """
+
+    path: Path
+    line: npt.NDArray[np.int64]
+    request_id: tuple[str, ...]
+    duration_ms: npt.NDArray[np.float64]
+    billed_ms: npt.NDArray[np.float64]
+    memory_mb: npt.NDArray[np.float64]
+    init_ms: npt.NDArray[np.float64]
+    restore_ms: npt.NDArray[np.float64]
+    billed_restore_ms: npt.NDArray[np.float64]
+    init_reports: int
+
+    def __len__(self) -> int:
+        return int(self.line.size)
+
+
+def read_reports(path: str | Path) -> ReportLog:
+    """Read every REPORT record of a CloudWatch log file (text or JSON format).
+
+    Raises:
+        TraceFormatError: If the file cannot be read, or a REPORT record or a JSON
+            line is malformed (with the file and line number).
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TraceFormatError(f"{file}: log file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise TraceFormatError(f"{file}: cannot read the log: {error}") from None
+    rows: list[tuple[int, str, dict[str, float]]] = []
+    init_reports = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        where = f"{file}: line {number}"
+        if line.startswith("{"):
+            found, inits = _json_line(line, where)
+            rows += [(number, request_id, fields) for request_id, fields in found]
+            init_reports += inits
+        elif "REPORT RequestId:" in line:
+            rows.append((number, *_text_report(line, where)))
+        elif "INIT_REPORT" in line:
+            init_reports += 1
+    return ReportLog(
+        path=file,
+        line=np.array([row[0] for row in rows], dtype=np.int64),
+        request_id=tuple(row[1] for row in rows),
+        init_reports=init_reports,
+        **{
+            name: np.array([row[2].get(name, math.nan) for row in rows], dtype=float)
+            for name in _COLUMNS
+        },
+    )
+
+
+def _text_report(line: str, where: str) -> tuple[str, dict[str, float]]:
+    """Parse the fields of a text REPORT line, wherever it starts in `line`."""
+    report = line[line.index("REPORT RequestId:") :]
+    request_id = _REQUEST_ID.search(report)
+    fields: dict[str, float] = {}
+    for name, value, unit in _TEXT_FIELD.findall(report):
+        if name not in _TEXT_NAMES:
+            continue  # Max Memory Used: not needed for the bill
+        try:
+            number = float(value)
+        except ValueError:
+            raise TraceFormatError(
+                f"{where}: REPORT field {name!r} is {value!r} {unit}; expected a number"
+            ) from None
+        fields[_TEXT_NAMES[name]] = number
+    _check_fields(
+        fields, where, "REPORT line", "Duration, Billed Duration, Memory Size"
+    )
+    return (request_id.group(1) if request_id else ""), fields
+
+
+def _json_line(line: str, where: str) -> tuple[list[tuple[str, dict[str, float]]], int]:
+    """Parse one JSON line: a platform event, or a subscription payload of them."""
+    event = _loads(line, where)
+    if not isinstance(event, dict):
+        return [], 0
+    if isinstance(event.get("logEvents"), list):
+        return _subscription(event["logEvents"], where)
+    return _event(event, where)
+
+
+def _subscription(
+    log_events: list[Any], where: str
+) -> tuple[list[tuple[str, dict[str, float]]], int]:
+    found: list[tuple[str, dict[str, float]]] = []
+    inits = 0
+    for index, log_event in enumerate(log_events):
+        here = f"{where}, logEvents[{index}]"
+        message = log_event.get("message") if isinstance(log_event, dict) else None
+        if not isinstance(message, str):
+            continue
+        text = message.strip()
+        if not text.startswith("{"):
+            if "REPORT RequestId:" in text:
+                found.append(_text_report(text, here))
+            inits += "INIT_REPORT" in text
+            continue
+        inner = _loads(text, here)
+        if not isinstance(inner, dict):
+            continue
+        if log_event.get("type") == "platform.report" and "type" not in inner:
+            found.append(_record(inner, here))  # the message is the record itself
+            continue
+        more, more_inits = _event(inner, here)
+        found += more
+        inits += more_inits
+    return found, inits
+
+
+def _event(
+    event: dict[str, Any], where: str
+) -> tuple[list[tuple[str, dict[str, float]]], int]:
+    kind = event.get("type")
+    if kind == "platform.report":
+        return [_record(event.get("record"), where)], 0
+    return [], int(kind == "platform.initReport")
+
+
+def _record(record: Any, where: str) -> tuple[str, dict[str, float]]:
+    if not isinstance(record, dict) or not isinstance(record.get("metrics"), dict):
+        raise TraceFormatError(
+            f"{where}: platform.report without record.metrics; expected "
+            "record.metrics.{durationMs, billedDurationMs, memorySizeMB}"
+        )
+    metrics = record["metrics"]
+    fields: dict[str, float] = {}
+    for key, name in _JSON_NAMES.items():
+        value = metrics.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TraceFormatError(
+                f"{where}: record.metrics.{key} is {value!r}; expected a number"
+            )
+        fields[name] = float(value)
+    _check_fields(
+        fields,
+        where,
+        "platform.report",
+        "record.metrics.durationMs, billedDurationMs, memorySizeMB",
+    )
+    return str(record.get("requestId", "")), fields
+
+
+def _check_fields(fields: dict[str, float], where: str, what: str, wanted: str) -> None:
+    missing = [_SHOWN[name] for name in _REQUIRED if name not in fields]
+    if missing:
+        raise TraceFormatError(
+            f"{where}: {what} lacks {', '.join(missing)}; expected {wanted}"
+        )
+    negative = [_SHOWN[name] for name, value in fields.items() if not value >= 0]
+    if negative:
+        raise TraceFormatError(
+            f"{where}: {what} has a negative {', '.join(negative)}; expected >= 0"
+        )
+
+
+def _loads(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise TraceFormatError(
+            f"{where}: not valid JSON: {error.msg} (column {error.colno})"
+        ) from None
