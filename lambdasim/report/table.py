@@ -75,6 +75,14 @@ def _destination(block: Mapping[str, Any]) -> str:
     return f"{sum(block.get('on_failure_destination', {}).values()):,}"
 
 
+def _ratio(key: str) -> Callable[[Mapping[str, Any]], str]:
+    def cell(block: Mapping[str, Any]) -> str:
+        value = block.get(key, 0.0)
+        return f"{value:,.2f}" if value else "0"
+
+    return cell
+
+
 # Columns shown only when the total has something other than 0 in them.
 _OPTIONAL_COLUMNS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "errors": _plain_count("errors"),
@@ -83,6 +91,11 @@ _OPTIONAL_COLUMNS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "gave up": _plain_count("upstream_timeouts"),
     "dropped": _plain_count("dropped"),
     "to dest": _destination,
+    "msgs sent": _plain_count("messages_sent"),
+    "msgs left": _plain_count("messages_in_queue"),
+    "dlq": _plain_count("dlq_messages"),
+    "inv/msg": _ratio("invocations_per_message"),
+    "downstream thr": _plain_count("downstream_throttles"),
 }
 
 
