@@ -56,6 +56,9 @@ logger = logging.getLogger(__name__)
 SCALING_TICK_S = 1.0
 # Assumption A-32: retries of a throttled batch, doubling from 1 s.
 THROTTLE_FIRST_RETRY_S = 1.0
+# Pollers receive after every arrival of the same instant is in the queue, so that
+# messages sent together leave in full batches (SimPy runs lower values first).
+RECEIVE = ARRIVAL + 1
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,7 @@ class EventSourceMapping:
         self.busy = 0
         self._visible: deque[int] = deque()
         self._is_ticking = False
+        self._is_receive_due = False
         self._had_setback = False
         self._window_due_s = math.inf
         self._window_expired = False
@@ -208,8 +212,13 @@ class EventSourceMapping:
         self._visible.append(message)
         if not self._is_ticking:
             self._start_ticking(now)
-        if self.busy < self.pollers:
-            self._receive(now)
+        if self.busy < self.pollers and not self._is_receive_due:
+            self._is_receive_due = True
+            self._env.call_at(now, self._receive_sent, priority=RECEIVE)
+
+    def _receive_sent(self, event: Call) -> None:
+        self._is_receive_due = False
+        self._receive(self._env.now)
 
     def _start_ticking(self, now: float) -> None:
         self._is_ticking = True
