@@ -185,7 +185,8 @@ def test_throttled_batches_retry_inside_visibility_timeout_then_dead_letter():
 
     inv = records.invocations
     ok, throttled = Status.OK, Status.THROTTLED
-    assert list(zip(inv["arrival_s"].tolist(), inv["status"].tolist())) == [
+    rows = zip(inv["arrival_s"].tolist(), inv["status"].tolist(), strict=True)
+    assert list(rows) == [
         (0.0, ok),
         *[(0.0, throttled)] * 4,
         *[(1.0, throttled)] * 4,
