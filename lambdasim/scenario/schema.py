@@ -755,7 +755,7 @@ def _mapping_problems(name: str, spec: dict[str, Any]) -> list[Problem]:
     batch_size = _int_or(sqs.get("batch_size"), 10)
     window_s = _seconds_or_none(sqs.get("batching_window_s"), default=0.0)
     if (
-        batch_size > MAX_UNWINDOWED_BATCH_SIZE
+        MAX_UNWINDOWED_BATCH_SIZE < batch_size <= MAX_BATCH_SIZE
         and window_s is not None
         and window_s < 1.0
     ):
