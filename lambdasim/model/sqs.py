@@ -212,9 +212,30 @@ class EventSourceMapping:
         self._visible.append(message)
         if not self._is_ticking:
             self._start_ticking(now)
-        if self.busy < self.pollers and not self._is_receive_due:
-            self._is_receive_due = True
-            self._env.call_at(now, self._receive_sent, priority=RECEIVE)
+        if self.busy >= self.pollers or self._is_receive_due:
+            return
+        if self._is_gathering():
+            self._open_window(now)
+            return
+        self._is_receive_due = True
+        self._env.call_at(now, self._receive_sent, priority=RECEIVE)
+
+    def _is_gathering(self) -> bool:
+        """Tell whether a free poller waits for its batching window to fill a batch."""
+        config = self._config
+        return (
+            config.batching_window_s > 0.0
+            and not self._window_expired
+            and len(self._visible) < config.batch_size
+        )
+
+    def _open_window(self, now: float) -> None:
+        """Start the batching window, unless one is already running."""
+        if self._window_due_s == math.inf:
+            self._window_due_s = now + self._config.batching_window_s
+            self._env.call_at(
+                self._window_due_s, self._close_window, self._window_due_s
+            )
 
     def _receive_sent(self, event: Call) -> None:
         self._is_receive_due = False
@@ -235,19 +256,10 @@ class EventSourceMapping:
         config = self._config
         visible = self._visible
         while self.busy < self.pollers and visible:
-            count = len(visible)
-            if (
-                count < config.batch_size
-                and config.batching_window_s > 0.0
-                and not self._window_expired
-            ):
-                if self._window_due_s == math.inf:
-                    self._window_due_s = now + config.batching_window_s
-                    self._env.call_at(
-                        self._window_due_s, self._close_window, self._window_due_s
-                    )
+            if self._is_gathering():
+                self._open_window(now)
                 return
-            take = min(count, config.batch_size)
+            take = min(len(visible), config.batch_size)
             messages = [visible.popleft() for _ in range(take)]
             self._dispatch(messages, now)
         if not visible:
