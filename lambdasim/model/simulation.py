@@ -76,7 +76,8 @@ class Simulation:
         horizon_s: Arrivals at or after this time are ignored; invocations in flight
             at the horizon run to completion.
         observer: Optional callback `(t_s, event, entity_id)` for every model event
-            (arrival, throttle, cold_start, warm_start, end, timeout, reaped). Meant
+            (arrival, throttle, cold_start, warm_start, end, timeout, reaped; SQS: receive,
+            dead_letter). Meant
             for tests and debugging; it slows the run down.
     """
 
@@ -122,7 +123,7 @@ class Simulation:
         self._clients: list[_Client] = []
         self.pending_retries = 0
         self._observer = observer
-        self.is_tracing = observer is not None or logger.isEnabledFor(logging.DEBUG)
+        self._is_tracing = observer is not None or logger.isEnabledFor(logging.DEBUG)
         self.invocations = ColumnRecorder(INVOCATION_COLUMNS)
         self.instances = ColumnRecorder(INSTANCE_COLUMNS)
         self.attempts = ColumnRecorder(ATTEMPT_COLUMNS)
@@ -320,8 +321,8 @@ class Simulation:
         self._rec_throttle(0)
         self._rec_instance(instance.id)
         self.env.call_at(end_s, self._complete, instance)
-        if self.is_tracing:
-            self.trace(now, "cold_start" if is_cold else "warm_start", instance.id)
+        if self._is_tracing:
+            self._trace(now, "cold_start" if is_cold else "warm_start", instance.id)
         return end_s
 
     def request(
@@ -527,9 +528,9 @@ class Simulation:
         self._rec_status(status)
         self._rec_throttle(reason)
         self._rec_instance(-1)
-        if self.is_tracing:
+        if self._is_tracing:
             event = "throttle" if status == _THROTTLED else "dropped"
-            self.trace(now, event, function.index)
+            self._trace(now, event, function.index)
 
     def _create_instance(self, function: Function, now: float) -> Instance:
         lifetime = function.max_lifetime
@@ -549,8 +550,8 @@ class Simulation:
             self.account.unreserved_in_use -= 1
         self.in_flight -= 1
         now = self.env.now
-        if self.is_tracing:
-            self.trace(now, "end", instance.id)
+        if self._is_tracing:
+            self._trace(now, "end", instance.id)
         if instance.is_broken:
             self._reap(instance, now, ReapReason.INIT_FAILED)
             return
@@ -602,8 +603,8 @@ class Simulation:
         instance.state = InstanceState.REAPED
         instance.function.unregister(instance)
         self._record_instance(instance, now, reason)
-        if self.is_tracing:
-            self.trace(now, "reaped", instance.id)
+        if self._is_tracing:
+            self._trace(now, "reaped", instance.id)
 
     def _record_instance(
         self, instance: Instance, reaped_s: float, reason: ReapReason
@@ -617,8 +618,16 @@ class Simulation:
         columns["reap_reason"].append(int(reason))
         columns["invocations"].append(instance.invocations)
 
+    @property
+    def is_tracing(self) -> bool:
+        """Whether model events are logged or observed (`trace` does something)."""
+        return self._is_tracing
+
     def trace(self, now: float, event: str, entity_id: int) -> None:
         """Log a model event at DEBUG and pass it to the observer, if any."""
+        self._trace(now, event, entity_id)
+
+    def _trace(self, now: float, event: str, entity_id: int) -> None:
         # Most events name an instance; a throttle, drop or receive names the
         # function, a dead-letter move the message.
         entity = _TRACED_ENTITY.get(event, "instance")

@@ -217,6 +217,7 @@ class EventSourceMapping:
         if self._is_gathering():
             self._open_window(now)
             return
+        # Assumption A-37: received at once, after this instant's other messages.
         self._is_receive_due = True
         self._env.call_at(now, self._receive_sent, priority=RECEIVE)
 
@@ -281,7 +282,7 @@ class EventSourceMapping:
         function = self._function
         duration_s = function.duration.next()
         per_message = self._per_message
-        if per_message is not None:
+        if per_message is not None:  # Assumption A-30
             for _ in messages:
                 duration_s += per_message.next()
         batch = _Batch(messages, now, duration_s)
@@ -320,6 +321,7 @@ class EventSourceMapping:
 
     def _call_downstream(self, calls: int, now: float) -> tuple[int, bool]:
         """Take a token per call; return (tokens taken, whether one was refused)."""
+        # Assumption A-34: one call per message, at dispatch, until one is refused.
         bucket = self._bucket
         if bucket is None:
             return 0, False
@@ -375,6 +377,7 @@ class EventSourceMapping:
         limit = self._config.max_receive_count
         receives = self._message_receives
         for message in batch.messages:
+            # Assumption A-33: dead-lettered as it becomes visible again.
             if limit is not None and receives[message] >= limit:
                 self._message_gone[message] = now
                 self._message_fate[message] = _DEAD_LETTERED
