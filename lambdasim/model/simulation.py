@@ -76,9 +76,9 @@ class Simulation:
         horizon_s: Arrivals at or after this time are ignored; invocations in flight
             at the horizon run to completion.
         observer: Optional callback `(t_s, event, entity_id)` for every model event
-            (arrival, throttle, cold_start, warm_start, end, timeout, reaped; SQS: receive,
-            dead_letter). Meant
-            for tests and debugging; it slows the run down.
+            (arrival, throttle, cold_start, warm_start, end, timeout, reaped; for
+            SQS, receive and dead_letter). Meant for tests and debugging; it slows
+            the run down.
     """
 
     def __init__(
