@@ -11,7 +11,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from lambdasim.distributions import ExponentialSpec
 from lambdasim.model import AccountConfig, Simulation
 from lambdasim.model.sqs import (
     LEGACY_POLLER_SCALING,
@@ -449,3 +452,63 @@ def test_case_a2_maximum_concurrency_at_reserved_drives_dead_letters_to_zero():
     assert total["throttles"] == 0
     assert total["dlq_messages"] == 0
     assert total["messages_delivered"] == 50
+
+
+# -- invariants ---------------------------------------------------------------------
+
+
+@st.composite
+def queue_runs(draw):
+    fn = replace(
+        function(
+            duration_s=ExponentialSpec(mean=draw(st.floats(0.2, 5.0))).sampler(),
+            reserved=draw(st.one_of(st.none(), st.integers(1, 6))),
+            timeout_s=draw(st.sampled_from([2.0, 10.0])),
+        ),
+        error_probability=draw(st.sampled_from([0.0, 0.3])),
+    )
+    downstream = draw(
+        st.sampled_from([None, DownstreamLimit(burst=2.0, refill_per_s=0.5)])
+    )
+    config = EventSourceConfig(
+        batch_size=draw(st.integers(1, 5)),
+        batching_window_s=draw(st.sampled_from([0.0, 1.0])),
+        maximum_concurrency=draw(st.one_of(st.none(), st.integers(2, 8))),
+        visibility_timeout_s=draw(st.sampled_from([10.0, 30.0])),
+        max_receive_count=draw(st.one_of(st.none(), st.integers(1, 3))),
+        downstream=downstream,
+    )
+    times = sorted(draw(st.lists(st.floats(0.0, 60.0), min_size=1, max_size=80)))
+    return fn, times, config
+
+
+@settings(max_examples=60, deadline=None)
+@given(queue_runs())
+def test_invariants_every_message_is_accounted_for(run):
+    """Sent = delivered + dead-lettered + still queued; receives match batches; a
+    dead-lettered message was received exactly max_receive_count times; the
+    mapping never runs more batches than its pollers or its cap allow.
+    """
+    fn, times, config = run
+    records, total = run_queue(fn, times, config, 80.0)
+
+    messages, batches = records.sqs_messages, records.sqs_batches
+    fate = messages["fate"]
+    assert total["messages_sent"] == len(times)
+    assert total["messages_delivered"] + total["dlq_messages"] + total[
+        "messages_in_queue"
+    ] == len(times)
+    assert batches["messages"].sum() == messages["receives"].sum()
+    assert np.all(messages["receives"][fate != MessageFate.QUEUED] >= 1)
+    if config.max_receive_count is not None:
+        dead = fate == MessageFate.DEAD_LETTERED
+        assert np.all(messages["receives"][dead] == config.max_receive_count)
+        assert np.all(messages["receives"] <= config.max_receive_count)
+    else:
+        assert total["dlq_messages"] == 0
+    gone = ~np.isnan(messages["gone_s"])
+    assert np.all(messages["gone_s"][gone] >= messages["sent_s"][gone])
+    assert np.all(batches["messages"] <= config.batch_size)
+    cap = min(1250, config.maximum_concurrency or 1250)
+    assert records.sqs_pollers["pollers"].max() <= cap
+    assert total["max_concurrency"] <= min(cap, fn.reserved_concurrency or cap)

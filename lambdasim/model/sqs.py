@@ -137,7 +137,9 @@ class _Batch:
 
     __slots__ = ("messages", "receive_s", "duration_s", "attempts")
 
-    def __init__(self, messages: list[int], receive_s: float, duration_s: float):
+    def __init__(
+        self, messages: list[int], receive_s: float, duration_s: float
+    ) -> None:
         self.messages = messages
         self.receive_s = receive_s
         self.duration_s = duration_s
