@@ -9,6 +9,9 @@ Cases:
   depend on the pool size).
 - pc-1500: the poisson-2000 load on a qualifier with 1,500 provisioned instances
   (most invocations on PC, the rest spill over).
+- sqs: 1M messages (Poisson, 10,000/s) into one function's SQS queue; pollers take
+  batches of up to 10 (1 s batching window) and invoke once per batch (20 ms plus
+  2 ms per message). Shows messages per second as well as invocations.
 - azure-2019: the full 8-hour, 500-function Azure sample (3,037,902 invocations),
   through the same path as `lambdasim run` (scenario, model, pricing, summary), without
   writing files.
@@ -88,6 +91,50 @@ def poisson_case(
     }
 
 
+def sqs_case(rate_per_s: float, n: int) -> dict[str, float]:
+    from lambdasim.distributions import ConstantSpec
+    from lambdasim.model import AccountConfig, FunctionConfig, Simulation
+    from lambdasim.model.sqs import EventSourceConfig
+    from lambdasim.workload.base import InvocationType
+    from lambdasim.workload.synthetic import PoissonSource
+
+    function = FunctionConfig(
+        name="worker",
+        memory_mb=1024,
+        timeout_s=900.0,
+        duration=ConstantSpec(value=0.02).sampler(),
+        init=ConstantSpec(value=0.1).sampler(),
+        platform_overhead=ConstantSpec(value=0.0).sampler(),
+        keep_alive=ConstantSpec(value=600.0).sampler(),
+    )
+    horizon_s = n / rate_per_s
+    simulation = Simulation(
+        AccountConfig(concurrency_limit=100_000, scale_up=None),
+        [function],
+        seed=1,
+        horizon_s=horizon_s,
+    )
+    simulation.add_event_source(
+        0,
+        EventSourceConfig(
+            batch_size=10,
+            batching_window_s=1.0,
+            per_message_duration=ConstantSpec(value=0.002).sampler(),
+        ),
+    )
+    source = PoissonSource(0, rate_per_s, invocation_type=InvocationType.POLL)
+    simulation.add_arrivals(source.chunks(horizon_s, np.random.default_rng(1)))
+    started = time.perf_counter()
+    records = simulation.run()
+    elapsed_s = time.perf_counter() - started
+    return {
+        "invocations": records.invocation_count,
+        "messages": len(records.sqs_messages["sent_s"]),
+        "model_s": elapsed_s,
+        "instances": len(records.instances["instance_id"]),
+    }
+
+
 def azure_case() -> dict[str, float]:
     import lambdasim
 
@@ -111,6 +158,7 @@ CASES = {
     # The same 2,000 busy, 1,500 of them on provisioned concurrency: the PC path
     # and spillover to on-demand instances.
     "pc-1500": lambda: poisson_case(10_000.0, 0.2, 1_000_000, 0.2, provisioned=1500),
+    "sqs": lambda: sqs_case(10_000.0, 1_000_000),
     "azure-2019": azure_case,
 }
 
@@ -147,6 +195,12 @@ def main(selected: list[str], repeats: int) -> None:
             f"{walls[0]:>8.1f}{count / walls[0]:>12,.0f}{count / median_s:>14,.0f}"
             f"{max(run['peak_rss_mb'] for run in runs):>9.0f}"
         )
+        if "messages" in runs[0]:
+            messages = runs[0]["messages"]
+            print(
+                f"{'':<14}{int(messages):>12,} messages: best "
+                f"{messages / walls[0]:,.0f}/s, median {messages / median_s:,.0f}/s"
+            )
 
 
 if __name__ == "__main__":

@@ -75,6 +75,24 @@ class ServedBy(enum.IntEnum):
     SPILLOVER = 2
 
 
+class MessageFate(enum.IntEnum):
+    """Where an SQS message ended up (0 while it is still in its queue)."""
+
+    QUEUED = 0
+    DELIVERED = 1
+    DEAD_LETTERED = 2
+
+
+class BatchOutcome(enum.IntEnum):
+    """How a batch an SQS poller received was let go."""
+
+    DELIVERED = 0
+    FAILED = 1
+    THROTTLED = 2
+    DOWNSTREAM_THROTTLED = 3
+    UNFINISHED = 4
+
+
 # Column name -> array.array typecode. Order is the order of the output tables.
 INVOCATION_COLUMNS: dict[str, str] = {
     "function_index": "i",
@@ -118,6 +136,33 @@ ALLOCATION_COLUMNS: dict[str, str] = {
     "function_index": "i",
     "time_s": "d",
     "allocated": "i",
+}
+
+# SQS event source mappings (lambdasim.model.sqs). One row per message, written when
+# it is sent and updated in place when it is deleted or dead-lettered.
+SQS_MESSAGE_COLUMNS: dict[str, str] = {
+    "function_index": "i",
+    "sent_s": "d",
+    "gone_s": "d",
+    "receives": "i",
+    "fate": "b",
+}
+
+# One row per batch a poller received, written when the poller lets go of it.
+SQS_BATCH_COLUMNS: dict[str, str] = {
+    "function_index": "i",
+    "receive_s": "d",
+    "end_s": "d",
+    "messages": "i",
+    "attempts": "i",
+    "outcome": "b",
+}
+
+# One row per change of a mapping's concurrent batches (its pollers).
+SQS_POLLER_COLUMNS: dict[str, str] = {
+    "function_index": "i",
+    "time_s": "d",
+    "pollers": "i",
 }
 
 
@@ -166,6 +211,10 @@ class RunRecords:
         upstream_timeouts_s: Per client (`client_index`), how long its caller
             waits for a response (inf: as long as the function runs).
         allocations: Changes of provisioned concurrency (see `ALLOCATION_COLUMNS`).
+        sqs_messages: SQS messages (see `SQS_MESSAGE_COLUMNS`); empty without
+            event source mappings.
+        sqs_batches: Batches received by SQS pollers (see `SQS_BATCH_COLUMNS`).
+        sqs_pollers: Changes of each mapping's pollers (see `SQS_POLLER_COLUMNS`).
     """
 
     function_names: tuple[str, ...]
@@ -175,6 +224,9 @@ class RunRecords:
     attempts: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
     upstream_timeouts_s: tuple[float, ...] = ()
     allocations: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
+    sqs_messages: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
+    sqs_batches: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
+    sqs_pollers: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         inv = self.invocations

@@ -44,6 +44,12 @@ from lambdasim.model.config import (
     legacy_scale_up_rule,
     memory_scale_factor,
 )
+from lambdasim.model.sqs import (
+    CURRENT_POLLER_SCALING,
+    LEGACY_POLLER_SCALING,
+    DownstreamLimit,
+    EventSourceConfig,
+)
 from lambdasim.randomness import Purpose, stream
 from lambdasim.report.summary import summarise
 from lambdasim.report.timeseries import timeseries
@@ -166,6 +172,10 @@ def simulate(scenario: schema.Scenario, seed: int | None = None) -> RunResult:
         seed,
     )
     simulation = Simulation(account, configs, seed=seed, horizon_s=scenario.horizon)
+    for index, function in enumerate(functions):
+        event_source = _event_source(function)
+        if event_source is not None:
+            simulation.add_event_source(index, event_source)
     for source in sources:
         simulation.add_arrivals(source.chunks, source.client, source.key)
     records = simulation.run()
@@ -272,7 +282,13 @@ def _warn_if_empty(
 
 
 def _declared_duration(spec: schema.FunctionSpec) -> Sampler:
-    duration = spec.duration
+    return _scaled_duration(spec, spec.duration)
+
+
+def _scaled_duration(
+    spec: schema.FunctionSpec, duration: schema.DurationSpec
+) -> Sampler:
+    """A duration at the function's memory, scaled from its reference memory."""
     reference_mb = duration.reference_memory_mb or spec.memory_mb
     factor = memory_scale_factor(
         reference_mb, spec.memory_mb, duration.cpu_fraction, duration.threads
@@ -324,11 +340,7 @@ def _source(
     functions: list[ResolvedFunction],
     index: dict[str, int],
 ) -> Any:
-    invocation_type = (
-        InvocationType.ASYNC
-        if getattr(source, "invocation_type", "sync") == "async"
-        else InvocationType.SYNC
-    )
+    invocation_type = _INVOCATION_TYPES[getattr(source, "invocation_type", "sync")]
     match source:
         case schema.PoissonSpec():
             return PoissonSource(
@@ -365,6 +377,14 @@ def _source(
         case schema.Azure2021Spec():
             return _azure2021_source(source, position, functions, index)
     raise TypeError(f"unknown source {source!r}")
+
+
+_INVOCATION_TYPES = {
+    "sync": InvocationType.SYNC,
+    "async": InvocationType.ASYNC,
+    # Messages to the target's SQS queue; its pollers invoke (lambdasim.model.sqs).
+    "sqs": InvocationType.POLL,
+}
 
 
 def _replay_source(
@@ -538,6 +558,59 @@ def _provisioned(spec: schema.ProvisionedSpec | None) -> ProvisionedConfig | Non
         ),
         allocation_delay_s=spec.allocation_delay,
         allocation_rate_per_s=spec.allocation_rate_per_min / 60.0,
+    )
+
+
+def _event_source(function: ResolvedFunction) -> EventSourceConfig | None:
+    """The SQS event source mapping of a function, or None if it has none."""
+    spec = function.spec
+    sqs = spec.sqs
+    if sqs is None:
+        return None
+    reserved = spec.reserved_concurrency
+    maximum = sqs.maximum_concurrency
+    if maximum is not None and reserved is not None and maximum > reserved:
+        # AWS: do not set maximum concurrency above the reserved concurrency; the
+        # extra batches are throttled and count as receives.
+        logger.warning(
+            "functions.%s.sqs.maximum_concurrency (%d) is above its "
+            "reserved_concurrency (%d): batches beyond %d are throttled, and "
+            "throttles count as receives",
+            function.name,
+            maximum,
+            reserved,
+            reserved,
+        )
+    # Assumption A-36: AWS's advice, 6 x the function timeout plus the window.
+    visibility_s = sqs.visibility_timeout_s
+    if visibility_s is None:
+        visibility_s = 6.0 * spec.timeout_s + sqs.batching_window_s
+    limit = spec.downstream_rate_limit
+    return EventSourceConfig(
+        batch_size=sqs.batch_size,
+        batching_window_s=sqs.batching_window_s,
+        maximum_concurrency=sqs.maximum_concurrency,
+        visibility_timeout_s=visibility_s,
+        max_receive_count=sqs.max_receive_count,
+        scaling=(
+            LEGACY_POLLER_SCALING
+            if sqs.poller_scaling == "legacy"
+            else CURRENT_POLLER_SCALING
+        ),
+        per_message_duration=(
+            _scaled_duration(spec, sqs.per_message_duration)
+            if sqs.per_message_duration is not None
+            else None
+        ),
+        downstream=(
+            DownstreamLimit(
+                burst=float(limit.burst),
+                refill_per_s=limit.refill_per_s,
+                failure_duration_s=limit.failure_duration_s,
+            )
+            if limit is not None
+            else None
+        ),
     )
 
 

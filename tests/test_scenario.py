@@ -281,7 +281,7 @@ MISTAKES = {
         "keepalive_s: 10m",
         r"unknown key 'keepalive_s' in functions\.api \(did you mean 'keep_alive'\?\); "
         r"allowed: architecture, async_max_event_age, async_max_retry_attempts, "
-        r"crash_probability, dispatch, duration, ",
+        r"crash_probability, dispatch, downstream_rate_limit, duration, ",
     ),
 }
 

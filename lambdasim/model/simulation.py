@@ -7,8 +7,10 @@ so its row is recorded then. Reaping uses at most one pending timer per instance
 the common case, so the event heap never grows with the arrival rate. No
 per-invocation `Process`, no scan of the pool.
 
-On top of that path: callers that retry throttles (`request`), and Lambda's own
-retries of asynchronous events (`invoke_async`), both scheduled as arrivals.
+On top of that path: callers that retry throttles (`request`), Lambda's own
+retries of asynchronous events (`invoke_async`), both scheduled as arrivals, and
+messages for SQS event source mappings (`send_message`, `lambdasim.model.sqs`),
+whose pollers call `invoke` once per batch.
 """
 
 from __future__ import annotations
@@ -38,12 +40,16 @@ from lambdasim.model.platform import (
     TokenBucket,
 )
 from lambdasim.model.provisioned import ProvisionedConcurrency
+from lambdasim.model.sqs import EventSourceConfig, EventSourceMapping
 from lambdasim.randomness import Purpose, stream
 from lambdasim.results import (
     ALLOCATION_COLUMNS,
     ATTEMPT_COLUMNS,
     INSTANCE_COLUMNS,
     INVOCATION_COLUMNS,
+    SQS_BATCH_COLUMNS,
+    SQS_MESSAGE_COLUMNS,
+    SQS_POLLER_COLUMNS,
     ColumnRecorder,
     ReapReason,
     RunRecords,
@@ -74,8 +80,9 @@ class Simulation:
         horizon_s: Arrivals at or after this time are ignored; invocations in flight
             at the horizon run to completion.
         observer: Optional callback `(t_s, event, entity_id)` for every model event
-            (arrival, throttle, cold_start, warm_start, end, timeout, reaped). Meant
-            for tests and debugging; it slows the run down.
+            (arrival, throttle, cold_start, warm_start, end, timeout, reaped; for
+            SQS, receive and dead_letter). Meant for tests and debugging; it slows
+            the run down.
     """
 
     def __init__(
@@ -109,6 +116,11 @@ class Simulation:
         self.instances = ColumnRecorder(INSTANCE_COLUMNS)
         self.attempts = ColumnRecorder(ATTEMPT_COLUMNS)
         self.allocations = ColumnRecorder(ALLOCATION_COLUMNS)
+        # SQS event source mappings by function index (lambdasim.model.sqs).
+        self._event_sources: dict[int, EventSourceMapping] = {}
+        self.sqs_messages = ColumnRecorder(SQS_MESSAGE_COLUMNS)
+        self.sqs_batches = ColumnRecorder(SQS_BATCH_COLUMNS)
+        self.sqs_pollers = ColumnRecorder(SQS_POLLER_COLUMNS)
         self._bind_recorders()
         self._provisioned = [
             ProvisionedConcurrency(
@@ -214,6 +226,26 @@ class Simulation:
             self._clients.append(runtime_client)
         self._sources.append((iter(chunks), runtime_client))
 
+    def add_event_source(self, function_index: int, config: EventSourceConfig) -> None:
+        """Give a function an SQS queue and event source mapping before `run()`.
+
+        Arrivals of type `InvocationType.POLL` for that function are then messages
+        sent to its queue (see `lambdasim.model.sqs`).
+        """
+        function = self.functions[function_index]
+        if function_index in self._event_sources:
+            raise ValueError(f"{function.config.name} already has an event source")
+        self._event_sources[function_index] = EventSourceMapping(self, function, config)
+
+    def send_message(self, function: Function) -> None:
+        """Send one message now to the queue of `function`'s event source mapping."""
+        mapping = self._event_sources.get(function.index)
+        if mapping is None:
+            raise ValueError(
+                f"a message for {function.config.name}, which has no SQS event source"
+            )
+        mapping.send()
+
     def run(self) -> RunRecords:
         """Run to the horizon, let in-flight invocations finish, return the records."""
         for pc in self._provisioned:
@@ -227,6 +259,8 @@ class Simulation:
         while self.in_flight > 0 or self.pending_retries > 0:
             env.step()
         self._close_out()
+        for mapping in self._event_sources.values():
+            mapping.close_out()
         return RunRecords(
             function_names=tuple(f.config.label for f in self.functions),
             invocations=self.invocations.to_arrays(),
@@ -240,6 +274,9 @@ class Simulation:
                 for c in self._clients
             ),
             allocations=self.allocations.to_arrays(),
+            sqs_messages=self.sqs_messages.to_arrays(),
+            sqs_batches=self.sqs_batches.to_arrays(),
+            sqs_pollers=self.sqs_pollers.to_arrays(),
         )
 
     def _close_out(self) -> None:
@@ -664,9 +701,19 @@ class Simulation:
         columns["time_s"].append(now)
         columns["allocated"].append(allocated)
 
+    @property
+    def is_tracing(self) -> bool:
+        """Whether model events are logged or observed (`trace` does something)."""
+        return self._is_tracing
+
+    def trace(self, now: float, event: str, entity_id: int) -> None:
+        """Log a model event at DEBUG and pass it to the observer, if any."""
+        self._trace(now, event, entity_id)
+
     def _trace(self, now: float, event: str, entity_id: int) -> None:
-        # Every event names an instance, except a throttle or drop, which has none.
-        entity = "function" if event in ("throttle", "dropped") else "instance"
+        # Most events name an instance; a throttle, drop or receive names the
+        # function, a dead-letter move the message.
+        entity = _TRACED_ENTITY.get(event, "instance")
         logger.debug("t=%.6f %s=%d event=%s", now, entity, entity_id, event)
         if self._observer is not None:
             self._observer(now, event, entity_id)
@@ -692,6 +739,12 @@ _REQUEST_RATE = int(ThrottleReason.REQUEST_RATE)
 _DROPPED = int(Status.DROPPED)
 _NO_REASON = int(ThrottleReason.NONE)
 _ASYNC = int(InvocationType.ASYNC)
+_TRACED_ENTITY = {
+    "throttle": "function",
+    "dropped": "function",
+    "receive": "function",
+    "dead_letter": "message",
+}
 _RETRIED_ERRORS = frozenset({_ERROR, _TIMEOUT, _INIT_ERROR})
 # Lambda's retries of asynchronous events (AWS Lambda docs, "Error handling and
 # automatic retries"): throttles from 1 s doubling to at most 5 min; function errors
@@ -777,18 +830,22 @@ class _ArrivalDriver:
         types = self._types
         index = self._next
         invoke_async = sim.invoke_async
+        send_message = sim.send_message
         while True:
-            if types is not None and types[index] == _ASYNC:
+            kind = types[index] if types is not None else 0
+            if kind == 0:
+                invoke(
+                    functions[function_indices[index]],
+                    durations[index] if durations is not None else None,
+                    0,
+                )
+            elif kind == _ASYNC:
                 invoke_async(
                     functions[function_indices[index]],
                     durations[index] if durations is not None else None,
                 )
-            else:
-                invoke(
-                    functions[function_indices[index]],
-                    durations[index] if durations is not None else None,
-                    types[index] if types is not None else 0,
-                )
+            else:  # a message for the function's SQS queue (_POLL)
+                send_message(functions[function_indices[index]])
             index += 1
             if index == len(times):
                 if not self._load():

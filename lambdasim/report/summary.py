@@ -25,6 +25,8 @@ from lambdasim.report._levels import (
     time_in_window,
 )
 from lambdasim.results import (
+    BatchOutcome,
+    MessageFate,
     RunRecords,
     ServedBy,
     Status,
@@ -78,6 +80,7 @@ def summarise(
     stats = _per_function_stats(columns)
     stats.update(_request_stats(records, columns.n_functions))
     stats.update(_provisioned_stats(records, columns.n_functions))
+    stats.update(_sqs_stats(records, columns.n_functions))
     names = records.function_names
     blocks = [_block(stats, i) for i in range(len(names) + 1)]
     if costs is not None:
@@ -213,6 +216,7 @@ class _Requests:
     function: IntArray
     final_status: npt.NDArray[Any]
     is_async: npt.NDArray[np.bool_]
+    is_sync: npt.NDArray[np.bool_]
 
     @classmethod
     def from_records(cls, records: RunRecords) -> _Requests:
@@ -229,6 +233,7 @@ class _Requests:
             function=inv["function_index"][first].astype(np.int64),
             final_status=inv["status"][last_row[first]],
             is_async=inv["invocation_type"][first] == InvocationType.ASYNC,
+            is_sync=inv["invocation_type"][first] == InvocationType.SYNC,
         )
 
     def count(self, mask: npt.NDArray[np.bool_], n_functions: int) -> IntArray:
@@ -257,7 +262,8 @@ def _caller_stats(
     latency_s = inv["end_s"][requests.last] - inv["arrival_s"][requests.first]
     final_status = requests.final_status
     gave_up = (latency_s > timeouts_s) & (final_status != Status.THROTTLED)
-    is_sync = ~requests.is_async
+    # Batches of SQS pollers have no caller waiting: their fate is in the SQS keys.
+    is_sync = requests.is_sync
     return {
         "failed_requests": requests.count(
             ((final_status != Status.OK) | gave_up) & is_sync, n_functions
@@ -350,6 +356,85 @@ def _provisioned_stats(records: RunRecords, n_functions: int) -> dict[str, Any]:
         ),
         "max_provisioned_concurrency": np.append(group_max(grouped), group_max(total)),
     }
+
+
+DELIVERY_LATENCY_STATS = ("mean", "p50", "p99", "max")
+
+
+def _sqs_stats(records: RunRecords, n_functions: int) -> dict[str, Any]:
+    """Messages of SQS event source mappings: their fates, receives and age.
+
+    A receive is one message handed to the function in a batch (SQS's receive
+    count); a throttled receive is one whose batch was throttled on every attempt
+    until its poller let it go. Downstream throttles are batches that failed on a
+    refused downstream call.
+    """
+    messages, batches = records.sqs_messages, records.sqs_batches
+    empty = np.zeros(0)
+    function = messages.get("function_index", empty).astype(np.int64)
+    fate = messages.get("fate", empty)
+    sent_s = messages.get("sent_s", empty).astype(np.float64)
+    gone_s = messages.get("gone_s", empty).astype(np.float64)
+    batch_function = batches.get("function_index", empty).astype(np.int64)
+    outcome = batches.get("outcome", empty)
+    size = batches.get("messages", empty).astype(np.float64)
+
+    def count(mask: npt.NDArray[np.bool_], group: IntArray = function) -> IntArray:
+        return _with_total(np.bincount(group[mask], minlength=n_functions))
+
+    def total(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return _with_total(np.bincount(function, values, minlength=n_functions))
+
+    inv = records.invocations
+    polled = (inv["invocation_type"] == InvocationType.POLL) & has_run(inv["status"])
+    delivered = fate == MessageFate.DELIVERED
+    # Assumption A-12: a message still queued at the end is aged up to the horizon.
+    age_s = np.where(np.isnan(gone_s), records.horizon_s, gone_s) - sent_s
+    peaks = _peak_depth(sent_s, gone_s, function, n_functions)
+    return {
+        "messages_sent": count(np.ones(function.shape, dtype=bool)),
+        "messages_delivered": count(delivered),
+        "dlq_messages": count(fate == MessageFate.DEAD_LETTERED),
+        "messages_in_queue": count(fate == MessageFate.QUEUED),
+        "message_receives": total(messages.get("receives", empty).astype(float)),
+        "throttled_receives": _with_total(
+            np.bincount(
+                batch_function,
+                np.where(outcome == BatchOutcome.THROTTLED, size, 0.0),
+                minlength=n_functions,
+            )
+        ),
+        "poll_invocations": _with_total(
+            np.bincount(
+                inv["function_index"][polled].astype(np.int64), minlength=n_functions
+            )
+        ),
+        "downstream_throttles": count(
+            outcome == BatchOutcome.DOWNSTREAM_THROTTLED, batch_function
+        ),
+        "max_queue_depth": peaks,
+        "max_message_age_ms": _distribution(
+            age_s * 1000.0, function, n_functions, ("max",)
+        ),
+        "delivery_latency_ms": _distribution(
+            (gone_s - sent_s)[delivered] * 1000.0,
+            function[delivered],
+            n_functions,
+            DELIVERY_LATENCY_STATS,
+        ),
+    }
+
+
+def _peak_depth(
+    sent_s: FloatArray, gone_s: FloatArray, function: IntArray, n_functions: int
+) -> IntArray:
+    """Exact peak of messages in each queue (visible or in flight), and the total."""
+    grouped, total = sweep(sent_s, gone_s, function, n_functions)
+    return np.append(group_max(grouped), group_max(total))
+
+
+def _per_message(numerator: float, messages: int) -> float:
+    return numerator / messages if messages else 0.0
 
 
 def _with_total(per_function: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -498,6 +583,29 @@ def _block(stats: dict[str, Any], i: int) -> dict[str, Any]:
             "retries_exhausted": int(stats["destination_retries_exhausted"][i]),
             "max_event_age": int(stats["destination_max_event_age"][i]),
         },
+        **_sqs_block(stats, i),
+    }
+
+
+def _sqs_block(stats: dict[str, Any], i: int) -> dict[str, Any]:
+    """The SQS keys of a summary block (all 0 without event source mappings)."""
+    sent = int(stats["messages_sent"][i])
+    receives = int(stats["message_receives"][i])
+    return {
+        "messages_sent": sent,
+        "messages_delivered": int(stats["messages_delivered"][i]),
+        "dlq_messages": int(stats["dlq_messages"][i]),
+        "messages_in_queue": int(stats["messages_in_queue"][i]),
+        "message_receives": receives,
+        "throttled_receives": int(stats["throttled_receives"][i]),
+        "receives_per_message": _per_message(receives, sent),
+        "invocations_per_message": _per_message(
+            int(stats["poll_invocations"][i]), sent
+        ),
+        "downstream_throttles": int(stats["downstream_throttles"][i]),
+        "max_queue_depth": int(stats["max_queue_depth"][i]),
+        "max_message_age_ms": _json_float(stats["max_message_age_ms"][i]["max"]) or 0.0,
+        "delivery_latency_ms": _json_floats(stats["delivery_latency_ms"][i]),
     }
 
 

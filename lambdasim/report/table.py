@@ -90,6 +90,14 @@ def _cost_part(*keys: str) -> Callable[[Mapping[str, Any]], str]:
     return cell
 
 
+def _ratio(key: str) -> Callable[[Mapping[str, Any]], str]:
+    def cell(block: Mapping[str, Any]) -> str:
+        value = block.get(key, 0.0)
+        return f"{value:,.2f}" if value else "0"
+
+    return cell
+
+
 def _monthly(block: Mapping[str, Any]) -> str:
     value = block.get("monthly_usd")
     return "0" if not value else f"{value:,.2f}"
@@ -113,6 +121,11 @@ _OPTIONAL_COLUMNS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "proxy $": _cost_part("proxy"),
     "free tier $": _cost_part("free_tier_credit"),
     "month $": _monthly,
+    "msgs sent": _plain_count("messages_sent"),
+    "msgs left": _plain_count("messages_in_queue"),
+    "dlq": _plain_count("dlq_messages"),
+    "inv/msg": _ratio("invocations_per_message"),
+    "downstream thr": _plain_count("downstream_throttles"),
 }
 
 

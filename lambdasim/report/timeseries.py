@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +23,14 @@ from lambdasim.report._levels import (
     sweep,
     time_in_steps,
 )
-from lambdasim.results import RunRecords, ServedBy, Status, categorical, has_run
+from lambdasim.results import (
+    MessageFate,
+    RunRecords,
+    ServedBy,
+    Status,
+    categorical,
+    has_run,
+)
 from lambdasim.workload.base import InvocationType
 
 FloatArray = npt.NDArray[np.float64]
@@ -49,6 +56,13 @@ TIMESERIES_COLUMNS: tuple[str, ...] = (
     "provisioned_concurrency",
     "provisioned_in_use",
     "spillover_invocations",
+    "queue_depth",
+    "oldest_message_age_s",
+    "pollers",
+    "batches_in_flight",
+    "messages_sent",
+    "messages_delivered",
+    "dlq_messages",
 )
 
 
@@ -119,6 +133,8 @@ def timeseries(
             | (frame["invocations"] > 0)
             | (frame["async_queue_depth"] > 0)
             | (frame["provisioned_concurrency"] > 0)
+            | (frame["queue_depth"] > 0)
+            | (frame["pollers"] > 0)
         )
         frame = frame[is_active | (frame["function"] == TOTAL)]
     return frame.reset_index(drop=True)
@@ -166,11 +182,15 @@ class _Steps:
 
     def arrivals(self, mask: npt.NDArray[np.bool_]) -> IntArray:
         """Number of masked arrivals per step, total first."""
+        return self.events(self.arrival_s[mask], self.function[mask])
+
+    def events(self, time_s: FloatArray, group: IntArray) -> IntArray:
+        """Number of events (times, NaN for never) per step and group, total first."""
         n_steps = self.boundaries_s.shape[0] - 1
-        step = np.searchsorted(self.boundaries_s, self.arrival_s, side="right") - 1
-        keep = mask & (step >= 0) & (step < n_steps)
+        step = np.searchsorted(self.boundaries_s, time_s, side="right") - 1
+        keep = ~np.isnan(time_s) & (step >= 0) & (step < n_steps)
         flat = np.bincount(
-            self.function[keep] * n_steps + step[keep],
+            group[keep] * n_steps + step[keep],
             minlength=self.n_functions * n_steps,
         )
         return _with_total(flat.reshape(self.n_functions, n_steps).astype(np.int64))
@@ -237,7 +257,90 @@ def _provisioned_columns(
         "spillover_invocations": steps.arrivals(
             steps.has_run & (served_by == ServedBy.SPILLOVER)
         ),
+        **_sqs_columns(records, steps),
     }
+
+
+def _sqs_columns(records: RunRecords, steps: _Steps) -> dict[str, npt.NDArray[Any]]:
+    """Queue levels, pollers and message counts of SQS event source mappings."""
+    messages, batches = records.sqs_messages, records.sqs_batches
+    empty = np.zeros(0)
+    function = messages.get("function_index", empty).astype(np.int64)
+    sent_s = messages.get("sent_s", empty).astype(np.float64)
+    gone_s = messages.get("gone_s", empty).astype(np.float64)
+    fate = messages.get("fate", empty)
+    gone = np.where(fate == MessageFate.QUEUED, np.nan, gone_s)
+    return {
+        # Messages sent and not yet deleted or dead-lettered: visible or in flight.
+        "queue_depth": steps.mean_level(sent_s, gone_s, function),
+        "oldest_message_age_s": _oldest_age(sent_s, gone_s, function, steps),
+        "pollers": _mean_pollers(records, steps),
+        "batches_in_flight": steps.mean_level(
+            batches.get("receive_s", empty).astype(np.float64),
+            batches.get("end_s", empty).astype(np.float64),
+            batches.get("function_index", empty).astype(np.int64),
+        ),
+        "messages_sent": steps.events(sent_s, function),
+        "messages_delivered": steps.events(
+            np.where(fate == MessageFate.DELIVERED, gone, np.nan), function
+        ),
+        "dlq_messages": steps.events(
+            np.where(fate == MessageFate.DEAD_LETTERED, gone, np.nan), function
+        ),
+    }
+
+
+def _oldest_age(
+    sent_s: FloatArray, gone_s: FloatArray, function: IntArray, steps: _Steps
+) -> FloatArray:
+    """Age of the oldest message in each queue at the end of each step, total first.
+
+    Messages are recorded in the order they were sent, so within one function the
+    first message still there at time t (sent at or before t, gone after t) is the
+    oldest. A running maximum of the leave times finds it by binary search.
+    """
+    ends_s = steps.boundaries_s[1:]
+    ages = np.zeros((steps.n_functions, ends_s.shape[0]))
+    for index in np.unique(function):
+        mine = function == index
+        sent = sent_s[mine]
+        left = np.maximum.accumulate(
+            np.where(np.isnan(gone_s[mine]), np.inf, gone_s[mine])
+        )
+        first = np.searchsorted(left, ends_s, side="right")
+        found = first < sent.shape[0]
+        oldest = sent[np.minimum(first, sent.shape[0] - 1)]
+        ages[index] = np.where(found & (oldest <= ends_s), ends_s - oldest, 0.0)
+    return np.vstack([ages.max(axis=0, initial=0.0, keepdims=True), ages])
+
+
+def _mean_pollers(records: RunRecords, steps: _Steps) -> FloatArray:
+    """Time-weighted mean of each mapping's concurrent batches, total first.
+
+    A mapping's poller count is a step function recorded at each change.
+    """
+    pollers = records.sqs_pollers
+    boundaries_s = steps.boundaries_s
+    means = np.zeros((steps.n_functions, boundaries_s.shape[0] - 1))
+    if not pollers:
+        return _with_total(means)
+    function = pollers["function_index"].astype(np.int64)
+    for index in np.unique(function):
+        mine = function == index
+        times_s = pollers["time_s"][mine].astype(np.float64)
+        levels = pollers["pollers"][mine].astype(np.float64)
+        # Area under the step function up to each change, then to each boundary.
+        area = np.concatenate([[0.0], np.cumsum(levels[:-1] * np.diff(times_s))])
+        at = np.searchsorted(times_s, boundaries_s, side="right") - 1
+        known = at >= 0
+        clipped = np.maximum(at, 0)
+        integral = np.where(
+            known,
+            area[clipped] + levels[clipped] * (boundaries_s - times_s[clipped]),
+            0.0,
+        )
+        means[index] = np.diff(integral) / np.diff(boundaries_s)
+    return _with_total(means)
 
 
 def async_waits(records: RunRecords) -> tuple[FloatArray, FloatArray, IntArray]:

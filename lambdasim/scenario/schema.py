@@ -75,6 +75,8 @@ class InvocationTypeName(enum.StrEnum):
 
     SYNC = "sync"
     ASYNC = "async"
+    # Messages sent to the target function's SQS queue (its `sqs` block).
+    SQS = "sqs"
 
 
 class ScalingRule(_Strict):
@@ -402,13 +404,88 @@ class ProvisionedSpec(_Strict):
         return self.target_tracking.max
 
 
+# SQS limits (Lambda Developer Guide, "Lambda parameters for Amazon SQS event source
+# mappings"; SQS Developer Guide, visibility timeout and redrive policy).
+MAX_BATCH_SIZE = 10_000
+MAX_UNWINDOWED_BATCH_SIZE = 10
+MAX_BATCHING_WINDOW_S = 300.0
+MAX_VISIBILITY_TIMEOUT_S = 43_200.0
+
+
+class SqsSpec(_Strict):
+    """An SQS event source mapping: the function's queue and how Lambda polls it.
+
+    Workload sources with ``invocation_type: sqs`` send messages to this queue.
+
+    Attributes:
+        batch_size: Most messages per batch (1 to 10,000; above 10 needs a
+            batching window of at least 1 s).
+        batching_window_s: How long a poller gathers a batch once a message is
+            visible (0 to 300 s).
+        maximum_concurrency: Most concurrent batches of this mapping (2 to
+            1,000); AWS advises not to set it above the reserved concurrency.
+        visibility_timeout_s: The queue's visibility timeout (at least the
+            function timeout, as Lambda requires; at most 12 h). Defaults to 6 x
+            the function timeout plus the batching window, as AWS recommends.
+        max_receive_count: The redrive policy's maxReceiveCount (1 to 1,000);
+            omitted, the queue has no dead-letter queue.
+        poller_scaling: ``current`` (since 2023-11-06: 5 concurrent batches, then
+            +300 per minute while messages remain, up to 1,250) or ``legacy``
+            (+60 per minute up to 1,000).
+        per_message_duration: Handler time added per message of a batch, drawn
+            per message; a batch of n runs the function's `duration` plus n
+            draws. Omitted, a batch runs for `duration` whatever its size.
+    """
+
+    batch_size: int = Field(default=10, ge=1, le=MAX_BATCH_SIZE)
+    batching_window_s: Annotated[
+        float,
+        Field(ge=0.0, le=MAX_BATCHING_WINDOW_S),
+        BeforeValidator(parse_duration_s),
+    ] = 0.0
+    maximum_concurrency: int | None = Field(default=None, ge=2, le=1000)
+    visibility_timeout_s: (
+        Annotated[
+            float,
+            Field(ge=0.0, le=MAX_VISIBILITY_TIMEOUT_S),
+            BeforeValidator(parse_duration_s),
+        ]
+        | None
+    ) = None
+    max_receive_count: int | None = Field(default=None, ge=1, le=1000)
+    poller_scaling: Literal["current", "legacy"] = "current"
+    per_message_duration: DurationSpec | None = None
+
+
+class DownstreamRateLimitSpec(_Strict):
+    """A downstream API's token bucket that each message's call must pass.
+
+    One call per message of a batch, one token per call. A batch whose call finds
+    no token fails (status ``error``) after `failure_duration_s` and is redelivered
+    by its queue. Applies to batches of the function's SQS event source mapping.
+
+    Attributes:
+        burst: Bucket size: calls possible at once after a quiet period.
+        refill_per_s: Tokens added per second.
+        failure_duration_s: How long an invocation with a refused call runs.
+    """
+
+    burst: int = Field(ge=1)
+    refill_per_s: float = Field(gt=0)
+    failure_duration_s: Annotated[
+        float, Field(ge=0.0, le=900.0), BeforeValidator(parse_duration_s)
+    ] = 0.1
+
+
 class FunctionSpec(_FunctionSettings):
     """One Lambda function.
 
     `qualifiers` lists the aliases or versions that workload sources invoke as
     ``function: name:qualifier`` besides ``$LATEST`` (plain ``name``); each has
     instances of its own. Qualifiers with `provisioned_concurrency` need not be
-    listed. PC never applies to ``$LATEST``.
+    listed. PC never applies to ``$LATEST``. `sqs` gives it an SQS queue and event
+    source mapping; `downstream_rate_limit` a rate-limited dependency its SQS
+    batches call.
     """
 
     memory_mb: int = Field(default=128, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
@@ -418,6 +495,8 @@ class FunctionSpec(_FunctionSettings):
     provisioned_concurrency: dict[Qualifier, ProvisionedSpec] = Field(
         default_factory=dict
     )
+    sqs: SqsSpec | None = None
+    downstream_rate_limit: DownstreamRateLimitSpec | None = None
 
     @field_validator("provisioned_concurrency", mode="before")
     @classmethod
@@ -530,12 +609,19 @@ class _CallerSettings(_Strict):
 
     @model_validator(mode="after")
     def _sync_only(self) -> _CallerSettings:
-        is_async = self.invocation_type is InvocationTypeName.ASYNC
-        if is_async and (self.retry is not None or self.upstream_timeout is not None):
+        is_sync = self.invocation_type is InvocationTypeName.SYNC
+        if not is_sync and (
+            self.retry is not None or self.upstream_timeout is not None
+        ):
+            why = (
+                "an async caller gets its 202 at once and Lambda retries the event "
+                "itself"
+                if self.invocation_type is InvocationTypeName.ASYNC
+                else "a message sent to SQS is retried by its queue"
+            )
             raise ValueError(
-                "retry and upstream_timeout describe a synchronous caller; an async "
-                "caller gets its 202 at once and Lambda retries the event itself: "
-                "remove them or use invocation_type: sync"
+                "retry and upstream_timeout describe a synchronous caller; "
+                f"{why}: remove them or use invocation_type: sync"
             )
         return self
 
@@ -734,6 +820,7 @@ def cross_check_problems(raw: Any) -> list[Problem]:
             problems += _snapstart_problems(key, defaults, runtime)
     problems += _target_problems(functions, workload)
     problems += _time_problems(raw)
+    problems += _sqs_problems(functions, workload)
     return problems
 
 
@@ -990,3 +1077,91 @@ def _is_duration(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _sqs_problems(functions: dict[str, Any], workload: list[Any]) -> list[Problem]:
+    """SQS settings that do not fit together or with their function and sources."""
+    problems: list[Problem] = []
+    for name, spec in functions.items():
+        if isinstance(spec, dict):
+            problems += _mapping_problems(name, spec)
+    for index, source in enumerate(workload):
+        if isinstance(source, dict) and source.get("invocation_type") == "sqs":
+            problems += _sqs_source_problems(index, source, functions)
+    return problems
+
+
+def _mapping_problems(name: str, spec: dict[str, Any]) -> list[Problem]:
+    """Batch size against window, visibility timeout against function timeout."""
+    sqs = spec.get("sqs")
+    key = ("functions", name)
+    if sqs is None:
+        if spec.get("downstream_rate_limit") is not None:
+            return [
+                (
+                    (*key, "downstream_rate_limit"),
+                    f"functions.{name}.downstream_rate_limit applies to the batches "
+                    "of an SQS event source mapping, and the function has none: add "
+                    "an 'sqs' block or remove it",
+                )
+            ]
+        return []
+    if not isinstance(sqs, dict):
+        return []
+    problems: list[Problem] = []
+    where = f"functions.{name}.sqs"
+    batch_size = _int_or(sqs.get("batch_size"), 10)
+    window_s = _seconds_or_none(sqs.get("batching_window_s"), default=0.0)
+    if (
+        MAX_UNWINDOWED_BATCH_SIZE < batch_size <= MAX_BATCH_SIZE
+        and window_s is not None
+        and window_s < 1.0
+    ):
+        problems.append(
+            (
+                (*key, "sqs", "batch_size"),
+                f"{where}.batch_size is {batch_size}; a batch size above "
+                f"{MAX_UNWINDOWED_BATCH_SIZE} needs batching_window_s of at least "
+                f"1 s (found {window_s:g} s): set batching_window_s or lower "
+                "batch_size",
+            )
+        )
+    visibility_s = _seconds_or_none(sqs.get("visibility_timeout_s"))
+    timeout_s = _seconds_or_none(spec.get("timeout_s"), default=3.0)
+    if visibility_s is not None and timeout_s is not None and visibility_s < timeout_s:
+        problems.append(
+            (
+                (*key, "sqs", "visibility_timeout_s"),
+                f"{where}.visibility_timeout_s is {visibility_s:g} s; Lambda refuses "
+                f"a queue whose visibility timeout is below the function timeout "
+                f"(timeout_s {timeout_s:g} s); AWS advises 6 x the timeout",
+            )
+        )
+    return problems
+
+
+def _sqs_source_problems(
+    index: int, source: dict[str, Any], functions: dict[str, Any]
+) -> list[Problem]:
+    """A source sending to SQS names one function, which has a queue."""
+    where = f"workload[{index}]"
+    target = source.get("function")
+    if source.get("function_column") is not None or source.get("duration_column"):
+        return [
+            (
+                ("workload", index, "invocation_type"),
+                f"{where}: invocation_type sqs sends every row to the queue of "
+                "'function'; function_column and duration_column are not supported "
+                "with it",
+            )
+        ]
+    spec = functions.get(target) if isinstance(target, str) else None
+    if isinstance(spec, dict) and spec.get("sqs") is None:
+        return [
+            (
+                ("workload", index, "invocation_type"),
+                f"{where}.invocation_type is 'sqs', but function {target!r} has no "
+                f"SQS queue: add an 'sqs' block to functions.{target}",
+            )
+        ]
+    return []
