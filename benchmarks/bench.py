@@ -12,6 +12,9 @@ Cases:
 - sqs: 1M messages (Poisson, 10,000/s) into one function's SQS queue; pollers take
   batches of up to 10 (1 s batching window) and invoke once per batch (20 ms plus
   2 ms per message). Shows messages per second as well as invocations.
+- pc-sqs: an API at 2,000/s on an alias with 100 provisioned instances beside an SQS
+  worker fed 2,000 messages/s, for 500 s, end to end (scenario, model, pricing,
+  summary): 1M API invocations plus 1M messages in about 100k batches.
 - azure-2019: the full 8-hour, 500-function Azure sample (3,037,902 invocations),
   through the same path as `lambdasim run` (scenario, model, pricing, summary), without
   writing files.
@@ -135,6 +138,58 @@ def sqs_case(rate_per_s: float, n: int) -> dict[str, float]:
     }
 
 
+def pc_sqs_case() -> dict[str, float]:
+    """An API on provisioned concurrency beside an SQS worker, end to end."""
+    import lambdasim
+
+    scenario = lambdasim.validate_scenario(
+        {
+            "name": "pc-sqs",
+            "horizon": "500s",
+            "billing_date": "2026-12-01",
+            "account": {"concurrency_limit": 10_000},
+            "functions": {
+                "api": {
+                    "runtime": "python3.12",
+                    "memory_mb": 1024,
+                    "duration": {"kind": "exponential", "mean": "50ms"},
+                    # About 100 busy: most on PC, bursts spill over.
+                    "provisioned_concurrency": {"live": 100},
+                },
+                "worker": {
+                    "runtime": "python3.12",
+                    "memory_mb": 1024,
+                    "timeout_s": 60,
+                    "duration": "20ms",
+                    "sqs": {
+                        "batch_size": 10,
+                        "batching_window_s": 1,
+                        "per_message_duration": "2ms",
+                    },
+                },
+            },
+            "workload": [
+                {"type": "poisson", "function": "api:live", "rate_per_s": 2000},
+                {
+                    "type": "poisson",
+                    "function": "worker",
+                    "rate_per_s": 2000,
+                    "invocation_type": "sqs",
+                },
+            ],
+        }
+    )
+    started = time.perf_counter()
+    result = lambdasim.simulate(scenario)
+    elapsed_s = time.perf_counter() - started
+    return {
+        "invocations": result.records.invocation_count,
+        "messages": len(result.records.sqs_messages["sent_s"]),
+        "end_to_end_s": elapsed_s,
+        "instances": len(result.records.instances["instance_id"]),
+    }
+
+
 def azure_case() -> dict[str, float]:
     import lambdasim
 
@@ -159,6 +214,8 @@ CASES = {
     # and spillover to on-demand instances.
     "pc-1500": lambda: poisson_case(10_000.0, 0.2, 1_000_000, 0.2, provisioned=1500),
     "sqs": lambda: sqs_case(10_000.0, 1_000_000),
+    # 1M API invocations (100 PC instances) and 1M SQS messages, end to end.
+    "pc-sqs": pc_sqs_case,
     "azure-2019": azure_case,
 }
 
