@@ -181,10 +181,16 @@ class ProvisionedConcurrency:
         rate_per_s = self.config.allocation_rate_per_s
         env = self._sim.env
         for position in range(missing):
+            start_s = now_s + delay_s + position / rate_per_s
+            if start_s >= self._sim.horizon_s:
+                break  # the run is over before this one would start
             self.pending += 1
-            env.call_at(now_s + delay_s + position / rate_per_s, self._on_start)
+            env.call_at(start_s, self._on_start)
 
     def _on_start(self, event: Call) -> None:
+        # Starts are cancelled by count, not one by one: after a decrease and a new
+        # increase, a start left from the earlier increase may serve the later one
+        # (a little before its allocation delay has passed).
         if self.pending == 0:
             return  # cancelled by a lower allocation
         self.pending -= 1
