@@ -27,6 +27,8 @@ class Purpose(enum.IntEnum):
     DISPATCH = 7
     ERRORS = 8
     RETRIES = 9
+    QUERIES = 10
+    PINNING = 11
 
 
 def stable_key(name: str) -> int:

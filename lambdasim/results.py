@@ -60,6 +60,25 @@ class ReapReason(enum.IntEnum):
     INIT_FAILED = 3
 
 
+class DbErrorReason(enum.IntEnum):
+    """Why an attempt ended as `db_error` (0 when it did not)."""
+
+    NONE = 0
+    TOO_MANY_CONNECTIONS = 1
+    BORROW_TIMEOUT = 2
+    UNAVAILABLE = 3
+    FAILOVER = 4
+
+
+class ConnectionKind(enum.IntEnum):
+    """What a row of the database connections table is."""
+
+    DIRECT = 0  # an instance's own connection to the database
+    CLIENT = 1  # an instance's client connection to the proxy
+    BACKEND = 2  # a database connection the proxy opened
+    PINNED = 3  # a proxy session holding a database connection pinned
+
+
 # Column name -> array.array typecode. Order is the order of the output tables.
 INVOCATION_COLUMNS: dict[str, str] = {
     "function_index": "i",
@@ -92,6 +111,34 @@ INSTANCE_COLUMNS: dict[str, str] = {
     "reaped_s": "d",
     "reap_reason": "b",
     "invocations": "q",
+}
+
+
+# Database tables, recorded only when the scenario has a database. `count`
+# connections share one row (an instance's pool opens and closes together);
+# `closed_s` is NaN for connections still open at the end of the run.
+DB_CONNECTION_COLUMNS: dict[str, str] = {
+    "kind": "b",
+    "function_index": "i",
+    "count": "i",
+    "opened_s": "d",
+    "closed_s": "d",
+}
+DB_QUERY_COLUMNS: dict[str, str] = {
+    "function_index": "i",
+    "start_s": "d",
+    "end_s": "d",
+}
+# Borrows of a pooled connection from the proxy: served, timed out or withdrawn.
+DB_BORROW_COLUMNS: dict[str, str] = {
+    "function_index": "i",
+    "requested_s": "d",
+    "wait_s": "d",
+}
+# Why each `db_error` attempt failed: its invocation row and `DbErrorReason`.
+DB_ERROR_COLUMNS: dict[str, str] = {
+    "row": "q",
+    "reason": "b",
 }
 
 
@@ -139,6 +186,11 @@ class RunRecords:
             invocations get `request_id` and `attempt` columns from them.
         upstream_timeouts_s: Per client (`client_index`), how long its caller
             waits for a response (inf: as long as the function runs).
+        database: The database tables (`connections`, `queries`, `borrows`,
+            `errors`; see the `DB_*_COLUMNS`), empty without a database.
+        database_info: The database's settings the reports need
+            (`max_connections`, `usable_connections`, `vcpus`, and with a proxy
+            `proxy_connection_cap`); empty without a database.
     """
 
     function_names: tuple[str, ...]
@@ -147,6 +199,8 @@ class RunRecords:
     horizon_s: float
     attempts: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
     upstream_timeouts_s: tuple[float, ...] = ()
+    database: dict[str, dict[str, npt.NDArray[Any]]] = field(default_factory=dict)
+    database_info: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         inv = self.invocations

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lambdasim.distributions import Sampler
+
+if TYPE_CHECKING:
+    from lambdasim.model.database import DatabaseUsage
 
 # The unit of CPU share: a function with this much memory gets one vCPU-second of CPU
 # credit per second (AWS Lambda docs, "Memory and computing power", since 2020-12).
@@ -153,6 +157,8 @@ class FunctionConfig:
             event (MaximumEventAgeInSeconds, 60 s to 6 h; default 6 h).
         max_retry_attempts: Retries of an asynchronous event after a function
             error or timeout (MaximumRetryAttempts, 0 to 2; default 2).
+        database: How its invocations use the run's database, or None if they
+            do not.
     """
 
     name: str
@@ -170,6 +176,7 @@ class FunctionConfig:
     init_limit_s: float = 10.0
     max_event_age_s: float = 21600.0
     max_retry_attempts: int = 2
+    database: DatabaseUsage | None = None
 
 
 def cpu_share_vcpus(memory_mb: float) -> float:

@@ -238,6 +238,8 @@ class Function:
         concurrency: Its instances that are initialising or busy.
         pool: Its idle instances.
         bucket: Its scale-up budget, or None when scaling is instant or account-wide.
+        database: How its invocations use the database, or None (the common case:
+            they take the platform's fast path).
     """
 
     __slots__ = (
@@ -260,6 +262,7 @@ class Function:
         "failure_probability",
         "failures",
         "retry_jitter",
+        "database",
         "_live",
     )
 
@@ -289,6 +292,7 @@ class Function:
         self.has_failures = self.failure_probability > 0.0
         self.failures = BlockSampler(UNIT_UNIFORM, streams["errors"])
         self.retry_jitter = BlockSampler(UNIT_UNIFORM, streams["retries"])
+        self.database = config.database
         self.duration = BlockSampler(config.duration, streams["duration"])
         self.init = BlockSampler(config.init, streams["init"])
         self.platform_overhead = BlockSampler(

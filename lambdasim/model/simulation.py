@@ -27,6 +27,11 @@ from lambdasim.model.config import (
     FunctionConfig,
     ScaleUpScope,
 )
+from lambdasim.model.database import (
+    DatabaseConfig,
+    DatabaseInvocation,
+    DatabaseModel,
+)
 from lambdasim.model.engine import ARRIVAL, Call, Engine
 from lambdasim.model.platform import (
     UNIT_UNIFORM,
@@ -36,6 +41,7 @@ from lambdasim.model.platform import (
     InstanceState,
     TokenBucket,
 )
+from lambdasim.model.proxy import ProxyConfig
 from lambdasim.randomness import Purpose, stream
 from lambdasim.results import (
     ATTEMPT_COLUMNS,
@@ -72,6 +78,9 @@ class Simulation:
         observer: Optional callback `(t_s, event, entity_id)` for every model event
             (arrival, throttle, cold_start, warm_start, end, timeout, reaped). Meant
             for tests and debugging; it slows the run down.
+        database: The database the functions with a `database` usage query, or
+            None.
+        proxy: RDS Proxy between those functions and the database, or None.
     """
 
     def __init__(
@@ -82,10 +91,15 @@ class Simulation:
         seed: int,
         horizon_s: float,
         observer: Observer | None = None,
+        database: DatabaseConfig | None = None,
+        proxy: ProxyConfig | None = None,
     ) -> None:
         names = [config.name for config in functions]
         if len(set(names)) != len(names):
             raise ValueError(f"function names must be unique, got {names}")
+        users = [config.name for config in functions if config.database is not None]
+        if (users or proxy is not None) and database is None:
+            raise ValueError(f"{users or 'the proxy'} need a database; none given")
         self.env = Engine()
         self.horizon_s = horizon_s
         self.seed = seed
@@ -121,6 +135,19 @@ class Simulation:
         self.instances = ColumnRecorder(INSTANCE_COLUMNS)
         self.attempts = ColumnRecorder(ATTEMPT_COLUMNS)
         self._bind_recorders()
+        self._database = (
+            DatabaseModel(
+                self.env,
+                database,
+                stream(seed, "database", Purpose.QUERIES),
+                stream(seed, "proxy", Purpose.PINNING),
+                self._finish_with_database,
+                proxy,
+            )
+            if database is not None
+            else None
+        )
+        self._database_info = _database_info(database, proxy)
 
     def _streams(self, name: str) -> dict[str, np.random.Generator]:
         seed = self.seed
@@ -195,6 +222,10 @@ class Simulation:
                 else c.policy.upstream_timeout_s
                 for c in self._clients
             ),
+            database=(
+                self._database.recorder.tables() if self._database is not None else {}
+            ),
+            database_info=self._database_info,
         )
 
     def _close_out(self) -> None:
@@ -202,6 +233,8 @@ class Simulation:
         for function in self.functions:
             for instance in function.live_instances():
                 self._record_instance(instance, math.nan, ReapReason.ALIVE)
+        if self._database is not None:
+            self._database.close_out()
 
     # -- dispatch -----------------------------------------------------------------
 
@@ -252,6 +285,19 @@ class Simulation:
             init_s = reinit_s = 0.0
             instance.state = _BUSY
         start_s = now + overhead_s + init_s
+        if function.database is not None and reinit_s < function.timeout_s:
+            # Its end depends on the database: served by callbacks, not known now.
+            return self._invoke_with_database(
+                function,
+                instance,
+                now,
+                is_cold,
+                overhead_s,
+                init_s,
+                reinit_s,
+                duration_s,
+                invocation_type,
+            )
 
         # The invoke phase (what REPORT calls Duration): a suppressed INIT, if any,
         # then the handler, all bounded by the function timeout.
@@ -287,6 +333,72 @@ class Simulation:
         if self._is_tracing:
             self._trace(now, "cold_start" if is_cold else "warm_start", instance.id)
         return end_s
+
+    def _invoke_with_database(
+        self,
+        function: Function,
+        instance: Instance,
+        now: float,
+        is_cold: bool,
+        overhead_s: float,
+        init_s: float,
+        reinit_s: float,
+        handler_s: float,
+        invocation_type: int,
+    ) -> float:
+        """Dispatch an invocation whose handler queries the database.
+
+        Its row is recorded now with the invoke phase unknown (0) and status `ok`;
+        `_finish_with_database` fills both in when it ends. An error or crash drawn
+        for it cuts the handler's own time short, after its queries.
+
+        Returns:
+            inf: the end is not known at dispatch.
+        """
+        status = _OK
+        if function.has_failures:
+            status, handler_s = self._draw_failure(function, instance, 0.0, handler_s)
+        row = len(self._statuses)
+        function.concurrency += 1
+        if not function.is_reserved:
+            self.account.unreserved_in_use += 1
+        self.in_flight += 1
+        instance.invocations += 1
+        self._rec_function(function.index)
+        self._rec_type(invocation_type)
+        self._rec_arrival(now)
+        self._rec_cold(is_cold)
+        self._rec_overhead(overhead_s)
+        self._rec_init(init_s)
+        self._rec_duration(0.0)
+        self._rec_status(_OK)
+        self._rec_throttle(0)
+        self._rec_instance(instance.id)
+        if self._is_tracing:
+            self._trace(now, "cold_start" if is_cold else "warm_start", instance.id)
+        database = self._database
+        if database is None:
+            raise ValueError(f"function {function.config.name} has no database")
+        start_s = now + overhead_s + init_s
+        database.start(
+            function, instance, row, start_s, reinit_s, handler_s, status, is_cold
+        )
+        return math.inf
+
+    def _finish_with_database(
+        self, invocation: DatabaseInvocation, status: int
+    ) -> None:
+        """Record the end of a database invocation and free its instance."""
+        now = self.env.now
+        row = invocation.row
+        columns = self.invocations.columns
+        columns["duration_s"][row] = now - invocation.start_s
+        self._statuses[row] = status
+        if status == _TIMEOUT:
+            invocation.instance.needs_init = True  # Assumption A-06
+        if self._database is not None:
+            self._database.on_ended(invocation)
+        self.env.call_at(now, self._complete, invocation.instance)
 
     def request(
         self,
@@ -565,6 +677,8 @@ class Simulation:
     def _reap(self, instance: Instance, now: float, reason: ReapReason) -> None:
         instance.state = InstanceState.REAPED
         instance.function.unregister(instance)
+        if self._database is not None:
+            self._database.on_reaped(instance, now)
         self._record_instance(instance, now, reason)
         if self._is_tracing:
             self._trace(now, "reaped", instance.id)
@@ -613,6 +727,22 @@ _RETRIED_ERRORS = frozenset({_ERROR, _TIMEOUT, _INIT_ERROR})
 _ASYNC_FIRST_DELAY_S = 1.0
 _ASYNC_MAX_DELAY_S = 300.0
 _ASYNC_ERROR_DELAYS_S = (60.0, 120.0)
+
+
+def _database_info(
+    database: DatabaseConfig | None, proxy: ProxyConfig | None
+) -> dict[str, float]:
+    """The database settings the reports need (empty without a database)."""
+    if database is None:
+        return {}
+    info = {
+        "max_connections": float(database.max_connections),
+        "usable_connections": float(database.usable_connections),
+        "vcpus": float(database.vcpus),
+    }
+    if proxy is not None:
+        info["proxy_connection_cap"] = float(proxy.pool_cap(database))
+    return info
 
 
 class _ArrivalDriver:
