@@ -500,3 +500,25 @@ def _parse_architecture(
             effective=datetime.date.fromisoformat(duration["effective"]),
         ),
     )
+
+
+# -- RDS Proxy ----------------------------------------------------------------------
+
+# RDS Proxy for provisioned targets: per vCPU-hour of the target instance, at least
+# 2 vCPUs (https://aws.amazon.com/rds/proxy/pricing/, us-east-1; aws-lambda-facts.md
+# section 5).
+RDS_PROXY_USD_PER_VCPU_HOUR = 0.015
+RDS_PROXY_MIN_VCPUS = 2.0
+SECONDS_PER_HOUR = 3600.0
+
+
+def rds_proxy_cost_usd(target_vcpus: float, seconds: float) -> float:
+    """Return what RDS Proxy costs in front of a provisioned instance for `seconds`.
+
+    >>> round(rds_proxy_cost_usd(2, 3600.0 * 730), 2)  # a t3.micro for a month
+    21.9
+    >>> rds_proxy_cost_usd(1, 3600.0) == rds_proxy_cost_usd(2, 3600.0)
+    True
+    """
+    vcpus = max(target_vcpus, RDS_PROXY_MIN_VCPUS)
+    return vcpus * RDS_PROXY_USD_PER_VCPU_HOUR * seconds / SECONDS_PER_HOUR

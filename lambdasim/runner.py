@@ -37,6 +37,14 @@ from lambdasim.model import (
     Simulation,
 )
 from lambdasim.model.config import legacy_scale_up_rule, memory_scale_factor
+from lambdasim.model.database import (
+    ConnectMode,
+    DatabaseConfig,
+    DatabaseUsage,
+    Failover,
+)
+from lambdasim.model.db_classes import default_max_connections, instance_class
+from lambdasim.model.proxy import ProxyConfig
 from lambdasim.randomness import Purpose, stream
 from lambdasim.report.summary import summarise
 from lambdasim.report.timeseries import timeseries
@@ -150,7 +158,14 @@ def simulate(scenario: schema.Scenario, seed: int | None = None) -> RunResult:
         scenario.horizon,
         seed,
     )
-    simulation = Simulation(account, configs, seed=seed, horizon_s=scenario.horizon)
+    simulation = Simulation(
+        account,
+        configs,
+        seed=seed,
+        horizon_s=scenario.horizon,
+        database=_database_config(scenario),
+        proxy=_proxy_config(scenario.proxy),
+    )
     for source in sources:
         simulation.add_arrivals(source.chunks, source.client, source.key)
     records = simulation.run()
@@ -464,6 +479,69 @@ def _function_config(function: ResolvedFunction) -> FunctionConfig:
         crash_probability=spec.crash_probability,
         max_event_age_s=spec.async_max_event_age,
         max_retry_attempts=spec.async_max_retry_attempts,
+        database=_database_usage(spec.database),
+    )
+
+
+# -- database ---------------------------------------------------------------------
+
+# PostgreSQL's default superuser_reserved_connections (PostgreSQL docs, "Connections
+# and Authentication"); MySQL keeps its extra SUPER slot on top of max_connections.
+_RESERVED_CONNECTIONS = {"postgres": 3, "mysql": 0}
+
+
+def _database_config(scenario: schema.Scenario) -> DatabaseConfig | None:
+    spec = scenario.database
+    if spec is None:
+        return None
+    cls = instance_class(spec.instance_class)
+    failovers = tuple(
+        Failover(at_s=event.at, duration_s=event.duration)
+        for event in sorted(scenario.events, key=lambda event: event.at)
+        if isinstance(event, schema.DatabaseFailoverSpec)
+    )
+    return DatabaseConfig(
+        max_connections=(
+            spec.max_connections
+            if spec.max_connections is not None
+            else default_max_connections(spec.engine, spec.service, cls)
+        ),
+        reserved_connections=(
+            spec.reserved_connections
+            if spec.reserved_connections is not None
+            else _RESERVED_CONNECTIONS[spec.engine]
+        ),
+        vcpus=spec.vcpus if spec.vcpus is not None else float(cls.vcpus),
+        query_time=spec.query_time.sampler(),
+        failovers=failovers,
+    )
+
+
+def _proxy_config(spec: schema.ProxySpec | None) -> ProxyConfig | None:
+    if spec is None:
+        return None
+    return ProxyConfig(
+        max_connections_percent=spec.max_connections_percent,
+        max_idle_connections_percent=spec.max_idle_connections_percent,
+        reserved_connections=spec.reserved_connections,
+        connection_borrow_timeout_s=spec.connection_borrow_timeout,
+        idle_client_timeout_s=spec.idle_client_timeout,
+        query_latency_s=spec.query_latency,
+        failover_reduction=spec.failover_reduction,
+    )
+
+
+def _database_usage(spec: schema.DatabaseUsageSpec | None) -> DatabaseUsage | None:
+    if spec is None:
+        return None
+    return DatabaseUsage(
+        connect=ConnectMode(spec.connect),
+        pool_size=spec.pool_size,
+        queries_per_invocation=spec.queries_per_invocation,
+        is_transaction=spec.transaction,
+        pinned_fraction=spec.pinned_fraction,
+        connect_retries=spec.connect_retries,
+        connect_retry_delay_s=spec.connect_retry_delay,
     )
 
 

@@ -21,6 +21,7 @@ from lambdasim.report._levels import (
     sweep,
     time_in_window,
 )
+from lambdasim.report.database import database_summary
 from lambdasim.results import (
     RunRecords,
     Status,
@@ -68,7 +69,7 @@ def summarise(
     stats = _per_function_stats(columns)
     stats.update(_request_stats(records, columns.n_functions))
     names = records.function_names
-    return {
+    summary = {
         "scenario": scenario,
         "seed": int(seed),
         "scenario_sha256": scenario_sha256,
@@ -77,6 +78,10 @@ def summarise(
         "total": _block(stats, len(names)),
         "functions": {name: _block(stats, i) for i, name in enumerate(names)},
     }
+    database = database_summary(records)
+    if database is not None:
+        summary["database"] = database
+    return summary
 
 
 @dataclass(frozen=True)
@@ -385,6 +390,7 @@ def _block(stats: dict[str, Any], i: int) -> dict[str, Any]:
         "dropped": dropped,
         "timeouts": int(by_status[Status.TIMEOUT]),
         "errors": int(sum(by_status[s] for s in _ERROR_STATUSES)),
+        "db_errors": int(by_status[Status.DB_ERROR]),
         "latency_ms": _json_floats(stats["latency_ms"][i]),
         "init_ms": _json_floats(stats["init_ms"][i]),
         "duration_ms": _json_floats(stats["duration_ms"][i]),

@@ -83,6 +83,7 @@ _OPTIONAL_COLUMNS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "gave up": _plain_count("upstream_timeouts"),
     "dropped": _plain_count("dropped"),
     "to dest": _destination,
+    "db err": _plain_count("db_errors"),
 }
 
 
@@ -122,7 +123,39 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     if left_out:
         lines.append(f"... {left_out} more functions not listed")
     lines += [rule, _line(total_row, widths)]
+    if "database" in summary:
+        lines += _database_lines(summary["database"])
     return "\n".join(lines) + "\n"
+
+
+def _database_lines(database: Mapping[str, Any]) -> list[str]:
+    """Say what the database saw: connections, waits, errors and the proxy's cost."""
+    cap = database["proxy_connection_cap"]
+    limit = f"proxy cap {cap:,}" if cap is not None else "no proxy"
+    lines = [
+        f"database: peak {database['peak_connections']:,} connections of "
+        f"{database['usable_connections']:,} usable ({limit}), peak "
+        f"{database['peak_queries_in_flight']:,} queries in flight on "
+        f"{database['vcpus']:g} vCPUs"
+    ]
+    if database["has_proxy"]:
+        wait = database["borrow_wait_ms"]
+        waits = (
+            f"borrow wait p50 {wait['p50']:,.1f} ms, p99 {wait['p99']:,.1f} ms, "
+            f"max {wait['max']:,.1f} ms"
+            if wait["p50"] is not None
+            else "no borrows"
+        )
+        lines.append(
+            f"proxy: peak {database['peak_client_connections']:,} client "
+            f"connections, {database['peak_pinned_connections']:,} pinned; {waits}; "
+            f"cost ${database['proxy_cost_usd']:,.4f}"
+        )
+    errors = {k: v for k, v in database["db_errors"].items() if v}
+    if errors:
+        listed = ", ".join(f"{reason} {count:,}" for reason, count in errors.items())
+        lines.append(f"db errors: {listed}")
+    return lines
 
 
 def _cells(

@@ -18,6 +18,10 @@ import numpy.typing as npt
 import pandas as pd
 
 from lambdasim.report._levels import step_peaks, sweep, time_in_steps
+from lambdasim.report.database import (
+    DATABASE_TIMESERIES_COLUMNS,
+    database_step_columns,
+)
 from lambdasim.results import RunRecords, Status, categorical, has_run
 from lambdasim.workload.base import InvocationType
 
@@ -41,6 +45,7 @@ TIMESERIES_COLUMNS: tuple[str, ...] = (
     "cold_starts",
     "throttles",
     "async_queue_depth",
+    *DATABASE_TIMESERIES_COLUMNS,
 )
 
 
@@ -209,6 +214,7 @@ def _step_columns(
         "cold_starts": steps.arrivals(cold),
         "throttles": steps.arrivals(steps.is_throttled),
         "async_queue_depth": steps.mean_level(*async_waits(records)),
+        **database_step_columns(records, boundaries_s),
     }
 
 
