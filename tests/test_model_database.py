@@ -310,7 +310,7 @@ def test_borrow_timeout_default_is_120_s_capped_by_function_timeout():
     assert (statuses(short), ends(short)) == ([Status.TIMEOUT], [30.0])
 
 
-def test_pinning_degrades_pooling_to_one_connection_per_session():
+def test_case_d11_pinning_degrades_pooling_to_one_connection_per_session():
     # 10 invocations 1 s apart, each one 0.1 s query then 20 s of handler: 10
     # instances, all busy at 9.5 s. Unpinned, one pooled connection serves every
     # query (each is over before the next starts). All pinned: every session keeps
