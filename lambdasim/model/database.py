@@ -521,7 +521,10 @@ class DatabaseInvocation:
         """Schedule the handler's start and the function timeout."""
         env = self.model.env
         env.call_at(self.deadline_s, self._on_deadline)
-        self._after(handler_start_s - env.now, self._connect)
+        if handler_start_s > env.now:
+            self._after(handler_start_s - env.now, self._connect)
+        else:
+            self._connect()  # a warm start: the handler starts now
 
     def _connect(self) -> None:
         if self.connect_failure != _NO_ERROR:

@@ -398,7 +398,7 @@ class Simulation:
             invocation.instance.needs_init = True  # Assumption A-06
         if self._database is not None:
             self._database.on_ended(invocation)
-        self.env.call_at(now, self._complete, invocation.instance)
+        self._complete(Call(self._complete, invocation.instance))
 
     def request(
         self,
