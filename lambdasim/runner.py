@@ -485,8 +485,9 @@ def _function_config(function: ResolvedFunction) -> FunctionConfig:
 
 # -- database ---------------------------------------------------------------------
 
-# PostgreSQL's default superuser_reserved_connections (PostgreSQL docs, "Connections
-# and Authentication"); MySQL keeps its extra SUPER slot on top of max_connections.
+# Assumption A-55: PostgreSQL's default superuser_reserved_connections (PostgreSQL
+# docs, "Connections and Authentication"); MySQL keeps its extra SUPER slot on top of
+# max_connections.
 _RESERVED_CONNECTIONS = {"postgres": 3, "mysql": 0}
 
 

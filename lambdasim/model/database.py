@@ -533,6 +533,7 @@ class DatabaseInvocation:
             self.instance.needs_init = True
             self.fail(self.connect_failure)
             return
+        # Assumption A-50: a connection lost in a failover is reopened here.
         reason = self.model.broker.connect(self.session, self.model.env.now)
         if reason == _NO_ERROR:
             self._next_transaction()
@@ -686,6 +687,7 @@ class DatabaseModel:
             self, function, instance, row, start_s, handler_s, final_status
         )
         if is_initialising:
+            # Assumption A-50: connected at INIT, counted from the arrival.
             invocation.connect_failure = self.on_initialised(instance, self.env.now)
         self._running[instance.id] = invocation
         invocation.begin(start_s + reinit_s)
@@ -706,11 +708,15 @@ class DatabaseModel:
         instance = invocation.instance
         del self._running[instance.id]
         if instance.needs_init:
-            # A reset environment restarts its runtime: its connections are gone.
+            # Assumption A-54: a reset environment restarts its runtime, so its
+            # connections are gone.
             self.on_reaped(instance, self.env.now)
 
     def on_reaped(self, instance: Instance, now: float) -> None:
-        """Close the connections of an instance that is reaped (or reset)."""
+        """Close the connections of an instance that is reaped (or reset).
+
+        Assumption A-54: at once, as if the server noticed.
+        """
         session = self._sessions.pop(instance.id, None)
         if session is not None:
             self.broker.drop(session, now)

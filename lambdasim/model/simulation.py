@@ -355,6 +355,10 @@ class Simulation:
         Returns:
             inf: the end is not known at dispatch.
         """
+        # TODO: Lambda's retries of asynchronous events after a function error or
+        # timeout skip functions that use the database (`invoke_async` decides at
+        # dispatch, before their status is known), so their failed events are
+        # neither retried nor counted in `on_failure_destination`.
         status = _OK
         if function.has_failures:
             status, handler_s = self._draw_failure(function, instance, 0.0, handler_s)

@@ -137,6 +137,7 @@ def database_summary(records: RunRecords) -> dict[str, Any] | None:
         (queries["end_s"] - queries["start_s"]).astype(np.float64) * 1000.0,
         QUERY_STATS,
     )
+    # Assumption A-60: the proxy is billed for the whole horizon.
     block["proxy_cost_usd"] = (
         rds_proxy_cost_usd(float(info["vcpus"]), horizon_s)
         if block["has_proxy"]
