@@ -417,3 +417,27 @@ def test_failover_with_proxy_queues_new_transactions_and_recovers_sooner():
     assert waits[11.0] == pytest.approx(20.25 - 11.0)
     assert waits[20.0] == pytest.approx(0.25)
     assert waits[21.0] == pytest.approx(0.0)
+
+
+def test_pinned_session_is_not_closed_as_idle_between_its_transactions():
+    # Pool cap 1, one vCPU, pinned sessions, two autocommit queries of 1 s each,
+    # idle client timeout 0.5 s. A's first transaction ends at 1.0; its second
+    # runs 1.0-2.0 (the idle check due at 1.5 must not fire: A is busy). A's session
+    # is idle from 2.0, closed at 2.5, and only then does its pinned connection go
+    # back to the pool: B, arriving at 1.2, waits 1.3 s for it.
+    usage = DatabaseUsage(
+        queries_per_invocation=2, is_transaction=False, pinned_fraction=1.0
+    )
+    records = run(
+        [0.0, 1.2],
+        usage=usage,
+        database=db(max_connections=1, vcpus=1.0, query_s=1.0),
+        proxy=no_latency(idle_client_timeout_s=0.5),
+        duration_s=0.0,
+    )
+    table = records.database["connections"]
+    pinned = table["kind"] == ConnectionKind.PINNED
+    assert table["opened_s"][pinned][0] == 0.0
+    assert table["closed_s"][pinned][0] == pytest.approx(2.5)
+    waits = records.database["borrows"]["wait_s"].tolist()
+    assert waits == pytest.approx([0.0, 0.0, 1.3, 0.0])

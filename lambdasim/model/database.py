@@ -142,7 +142,7 @@ class Session:
         last_used_s: When its last transaction ended (proxy idle client timeout).
         is_pinned: Its proxy session pins a database connection once it borrows one.
         pinned: The database connection it holds pinned, if any.
-        use_count: Transactions it has run (tags idle checks).
+        use_count: Borrows and releases so far (tags idle-client checks).
     """
 
     __slots__ = (

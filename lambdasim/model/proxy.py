@@ -238,6 +238,7 @@ class Proxy:
         self, invocation: DatabaseInvocation, backend: Backend, now: float
     ) -> None:
         session = invocation.session
+        session.use_count += 1  # busy: a pending idle-client check must not fire
         invocation.holds = backend
         invocation.waiter = None
         backend.idle_since_s = math.nan
@@ -322,7 +323,9 @@ class Proxy:
 
     def _close_if_idle(self, event: Call) -> None:
         backend, idle_since_s = event.value
-        if backend.idle_since_s != idle_since_s or self._idle_count <= self.idle_cap:
+        if not backend.is_open or backend.idle_since_s != idle_since_s:
+            return  # closed by a failover, or borrowed since
+        if self._idle_count <= self.idle_cap:
             return
         self._idle_count -= 1  # lazily removed from the idle stack
         self._close_backend(backend, self.env.now)
