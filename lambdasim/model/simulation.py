@@ -9,6 +9,9 @@ per-invocation `Process`, no scan of the pool.
 
 On top of that path: callers that retry throttles (`request`), and Lambda's own
 retries of asynchronous events (`invoke_async`), both scheduled as arrivals.
+Invocations of functions that query a database cannot know their end at dispatch:
+after one attribute check they leave for `lambdasim.model.database`
+(docs/decisions/0002-database-invocations.md).
 """
 
 from __future__ import annotations
