@@ -269,3 +269,23 @@ def test_shipped_failover_recovers_sooner_with_proxy():
     assert proxied["db_errors"]["unavailable"] == 0
     assert proxied["borrow_wait_ms"]["max"] == pytest.approx(11_900.0, rel=0.01)
     assert np.isfinite(proxied["mean_borrows_waiting"])
+
+
+def test_case_d12_borrow_timeout_wait_is_billed():
+    # Case D12: the database is unreachable (a failover at 0 lasting an hour), the
+    # proxy's borrow timeout is 60 s and the function's 900 s: each invocation
+    # fails after exactly 60 s of waiting, and Lambda bills those 60,000 ms.
+    functions = scenario().model_dump(mode="json")["functions"]
+    functions["fn"]["timeout_s"] = 900
+    result = lambdasim.simulate(
+        scenario(
+            functions=functions,
+            proxy={"connection_borrow_timeout": "60s"},
+            events=[{"type": "database_failover", "at": 0, "duration": "1h"}],
+            workload=[{"type": "burst", "function": "fn", "at": 1, "count": 2}],
+        )
+    )
+    inv = result.invocations
+    assert inv["status"].tolist() == ["db_error", "db_error"]
+    assert inv["billed_ms"].tolist() == [60_000, 60_000]
+    assert result.summary["database"]["db_errors"]["borrow_timeout"] == 2
