@@ -635,13 +635,11 @@ class DatabaseModel:
         self.server = QueryServer(env, config.vcpus)
         self.query_time = BlockSampler(config.query_time, query_rng)
         self.finish = finish
-        self.direct = DirectAccess(config, self.recorder)
-        self.proxy = (
+        self.broker: Broker = (
             Proxy(env, config, proxy, self.recorder, pin_rng)
             if proxy is not None
-            else None
+            else DirectAccess(config, self.recorder)
         )
-        self.broker: Broker = self.proxy if self.proxy is not None else self.direct
         self._sessions: dict[int, Session] = {}
         self._running: dict[int, DatabaseInvocation] = {}
         for failover in config.failovers:
