@@ -441,3 +441,33 @@ def test_pinned_session_is_not_closed_as_idle_between_its_transactions():
     assert table["closed_s"][pinned][0] == pytest.approx(2.5)
     waits = records.database["borrows"]["wait_s"].tolist()
     assert waits == pytest.approx([0.0, 0.0, 1.3, 0.0])
+
+
+def test_async_event_failing_on_database_is_retried_by_lambda():
+    # An asynchronous event whose connection is refused (max 0 usable) fails as
+    # db_error at once; Lambda retries function errors twice, 1 min and then 2 min
+    # after the failed attempt: attempts at 0, 60 and 180 s, all refused. The
+    # event then goes to the on-failure destination.
+    from lambdasim.report.summary import summarise
+    from lambdasim.workload.base import ArrivalChunk, InvocationType
+
+    fn = replace(function(duration_s=0.5), database=DatabaseUsage())
+    simulation = Simulation(
+        AccountConfig(scale_up=None),
+        [fn],
+        seed=1,
+        horizon_s=1000.0,
+        database=replace(db(1), reserved_connections=1),
+    )
+    chunk = ArrivalChunk(
+        np.array([0.0]),
+        np.array([0], dtype=np.int32),
+        None,
+        np.array([InvocationType.ASYNC], dtype=np.int8),
+    )
+    simulation.add_arrivals([chunk])
+    records = simulation.run()
+    assert records.invocations["arrival_s"].tolist() == pytest.approx([0, 60, 180])
+    assert statuses(records) == [Status.DB_ERROR] * 3
+    summary = summarise(records, scenario="t", seed=1, scenario_sha256="", version="")
+    assert summary["total"]["on_failure_destination"]["retries_exhausted"] == 1

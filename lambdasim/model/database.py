@@ -521,10 +521,13 @@ class DatabaseInvocation:
         """Schedule the handler's start and the function timeout."""
         env = self.model.env
         env.call_at(self.deadline_s, self._on_deadline)
-        if handler_start_s > env.now:
-            self._after(handler_start_s - env.now, self._connect)
+        delay_s = handler_start_s - env.now
+        if delay_s > 0.0 or not self.session.is_connected:
+            # Scheduled even at zero delay: a refused connection must not end the
+            # invocation inside its own dispatch (callers look at it afterwards).
+            self._after(max(delay_s, 0.0), self._connect)
         else:
-            self._connect()  # a warm start: the handler starts now
+            self._connect()  # a warm start on open connections: nothing ends now
 
     def _connect(self) -> None:
         if self.connect_failure != _NO_ERROR:

@@ -65,6 +65,9 @@ logger = logging.getLogger(__name__)
 _TIME_EPS_S = 1e-9
 
 Observer = Callable[[float, str, int], None]
+# An asynchronous event between attempts: (function, duration from a trace or None,
+# request id, attempt, first arrival, error retries so far).
+_AsyncEvent = tuple["Function", float | None, int, int, float, int]
 
 
 class Simulation:
@@ -151,6 +154,8 @@ class Simulation:
             else None
         )
         self._database_info = _database_info(database, proxy)
+        # Asynchronous events whose database invocation is still running, by row.
+        self._async_pending: dict[int, _AsyncEvent] = {}
 
     def _streams(self, name: str) -> dict[str, np.random.Generator]:
         seed = self.seed
@@ -252,7 +257,8 @@ class Simulation:
         starts, failures and throttles, the rarer branches, are helpers.
 
         Returns:
-            When the invocation will end, or -1.0 if it was throttled.
+            When the invocation will end, -1.0 if it was throttled, or NaN if it
+            queries the database (its end is known only when it comes).
         """
         now = self.env.now
         account = self.account
@@ -356,12 +362,8 @@ class Simulation:
         for it cuts the handler's own time short, after its queries.
 
         Returns:
-            inf: the end is not known at dispatch.
+            NaN: the end is not known at dispatch.
         """
-        # TODO: Lambda's retries of asynchronous events after a function error or
-        # timeout skip functions that use the database (`invoke_async` decides at
-        # dispatch, before their status is known), so their failed events are
-        # neither retried nor counted in `on_failure_destination`.
         status = _OK
         if function.has_failures:
             status, handler_s = self._draw_failure(function, instance, 0.0, handler_s)
@@ -390,7 +392,7 @@ class Simulation:
         database.start(
             function, instance, row, start_s, reinit_s, handler_s, status, is_cold
         )
-        return math.inf
+        return math.nan
 
     def _finish_with_database(
         self, invocation: DatabaseInvocation, status: int
@@ -405,7 +407,41 @@ class Simulation:
             invocation.instance.needs_init = True  # Assumption A-06
         if self._database is not None:
             self._database.on_ended(invocation)
+        if self._async_pending:
+            pending = self._async_pending.pop(row, None)
+            if pending is not None:
+                self._retry_failed_async(pending, status, now)
         self._complete(Call(self._complete, invocation.instance))
+
+    def _retry_failed_async(
+        self, event: _AsyncEvent, status: int, end_s: float
+    ) -> None:
+        """Retry a failed asynchronous event that ran on the database path.
+
+        Lambda retries function errors and timeouts as in `invoke_async`; a
+        `db_error` is a function error to Lambda.
+        """
+        function, duration_s, request_id, attempt, first_arrival_s, retries = event
+        if (
+            status not in _RETRIED_ERRORS
+            or retries >= function.config.max_retry_attempts
+        ):
+            return
+        self.pending_retries += 1
+        retry = (
+            function,
+            duration_s,
+            request_id,
+            attempt,
+            first_arrival_s,
+            retries + 1,
+        )
+        self.env.call_at(
+            end_s + _ASYNC_ERROR_DELAYS_S[retries],
+            self._retry_async,
+            retry,
+            priority=ARRIVAL,
+        )
 
     def request(
         self,
@@ -477,6 +513,17 @@ class Simulation:
             self._link_attempt(row, request_id, attempt, -1)
         if end_s < 0.0:
             plan = self._requeue_throttled(function, row, attempt, first_arrival_s)
+        elif end_s != end_s:
+            # A database invocation (end NaN): its fate is known only at its end.
+            self._async_pending[row] = (
+                function,
+                duration_s,
+                request_id,
+                attempt,
+                first_arrival_s,
+                error_retries,
+            )
+            return
         elif (
             status[row] in _RETRIED_ERRORS
             and error_retries < function.config.max_retry_attempts
@@ -727,7 +774,7 @@ _REQUEST_RATE = int(ThrottleReason.REQUEST_RATE)
 _DROPPED = int(Status.DROPPED)
 _NO_REASON = int(ThrottleReason.NONE)
 _ASYNC = int(InvocationType.ASYNC)
-_RETRIED_ERRORS = frozenset({_ERROR, _TIMEOUT, _INIT_ERROR})
+_RETRIED_ERRORS = frozenset({_ERROR, _TIMEOUT, _INIT_ERROR, int(Status.DB_ERROR)})
 # Lambda's retries of asynchronous events (AWS Lambda docs, "Error handling and
 # automatic retries"): throttles from 1 s doubling to at most 5 min; function errors
 # 1 min, then 2 min after the failed attempt.

@@ -156,7 +156,7 @@ CALLER_LATENCY_STATS = ("mean", "p50", "p99", "max")
 ASYNC_AGE_STATS = ("p50", "p99")
 # Final statuses of asynchronous events that exhausted Lambda's error retries.
 _RETRIED_STATUSES = np.array(
-    [Status.ERROR, Status.TIMEOUT, Status.INIT_ERROR], dtype=np.int8
+    [Status.ERROR, Status.TIMEOUT, Status.INIT_ERROR, Status.DB_ERROR], dtype=np.int8
 )
 
 
