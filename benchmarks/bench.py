@@ -15,6 +15,10 @@ Cases:
 - pc-sqs: an API at 2,000/s on an alias with 100 provisioned instances beside an SQS
   worker fed 2,000 messages/s, for 500 s, end to end (scenario, model, pricing,
   summary): 1M API invocations plus 1M messages in about 100k batches.
+- database: 200k Poisson invocations, each running two 2 ms queries in one
+  transaction through RDS Proxy on an 8-vCPU database (about 60 pooled
+  connections busy at once; the per-invocation cost must not depend on how many
+  connections and instances there are).
 - azure-2019: the full 8-hour, 500-function Azure sample (3,037,902 invocations),
   through the same path as `lambdasim run` (scenario, model, pricing, summary), without
   writing files.
@@ -138,6 +142,53 @@ def sqs_case(rate_per_s: float, n: int) -> dict[str, float]:
     }
 
 
+def database_case(n: int) -> dict[str, float]:
+    from dataclasses import replace
+
+    from lambdasim.distributions import ConstantSpec, ExponentialSpec
+    from lambdasim.model import AccountConfig, FunctionConfig, Simulation
+    from lambdasim.model.database import DatabaseConfig, DatabaseUsage
+    from lambdasim.model.proxy import ProxyConfig
+    from lambdasim.workload.synthetic import PoissonSource
+
+    rate_per_s = 1000.0
+    function = FunctionConfig(
+        name="api",
+        memory_mb=1024,
+        timeout_s=30.0,
+        duration=ExponentialSpec(mean=0.05).sampler(),
+        init=ConstantSpec(value=0.2).sampler(),
+        platform_overhead=ConstantSpec(value=0.0).sampler(),
+        keep_alive=ConstantSpec(value=600.0).sampler(),
+    )
+    function = replace(function, database=DatabaseUsage(queries_per_invocation=2))
+    database = DatabaseConfig(
+        max_connections=1000,
+        vcpus=8.0,
+        query_time=ExponentialSpec(mean=0.002).sampler(),
+    )
+    horizon_s = n / rate_per_s
+    simulation = Simulation(
+        AccountConfig(concurrency_limit=100_000, scale_up=None),
+        [function],
+        seed=1,
+        horizon_s=horizon_s,
+        database=database,
+        proxy=ProxyConfig(),
+    )
+    simulation.add_arrivals(
+        PoissonSource(0, rate_per_s).chunks(horizon_s, np.random.default_rng(1))
+    )
+    started = time.perf_counter()
+    records = simulation.run()
+    elapsed_s = time.perf_counter() - started
+    return {
+        "invocations": records.invocation_count,
+        "model_s": elapsed_s,
+        "instances": len(records.instances["instance_id"]),
+    }
+
+
 def pc_sqs_case() -> dict[str, float]:
     """An API on provisioned concurrency beside an SQS worker, end to end."""
     import lambdasim
@@ -216,6 +267,7 @@ CASES = {
     "sqs": lambda: sqs_case(10_000.0, 1_000_000),
     # 1M API invocations (100 PC instances) and 1M SQS messages, end to end.
     "pc-sqs": pc_sqs_case,
+    "database": lambda: database_case(200_000),
     "azure-2019": azure_case,
 }
 

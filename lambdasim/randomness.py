@@ -28,6 +28,8 @@ class Purpose(enum.IntEnum):
     ERRORS = 8
     RETRIES = 9
     PROVISIONED = 10
+    QUERIES = 11
+    PINNING = 12
 
 
 def stable_key(name: str) -> int:

@@ -93,6 +93,25 @@ class BatchOutcome(enum.IntEnum):
     UNFINISHED = 4
 
 
+class DbErrorReason(enum.IntEnum):
+    """Why an attempt ended as `db_error` (0 when it did not)."""
+
+    NONE = 0
+    TOO_MANY_CONNECTIONS = 1
+    BORROW_TIMEOUT = 2
+    UNAVAILABLE = 3
+    FAILOVER = 4
+
+
+class ConnectionKind(enum.IntEnum):
+    """What a row of the database connections table is."""
+
+    DIRECT = 0  # an instance's own connection to the database
+    CLIENT = 1  # an instance's client connection to the proxy
+    BACKEND = 2  # a database connection the proxy opened
+    PINNED = 3  # a proxy session holding a database connection pinned
+
+
 # Column name -> array.array typecode. Order is the order of the output tables.
 INVOCATION_COLUMNS: dict[str, str] = {
     "function_index": "i",
@@ -166,6 +185,34 @@ SQS_POLLER_COLUMNS: dict[str, str] = {
 }
 
 
+# Database tables, recorded only when the scenario has a database. `count`
+# connections share one row (an instance's pool opens and closes together);
+# `closed_s` is NaN for connections still open at the end of the run.
+DB_CONNECTION_COLUMNS: dict[str, str] = {
+    "kind": "b",
+    "function_index": "i",
+    "count": "i",
+    "opened_s": "d",
+    "closed_s": "d",
+}
+DB_QUERY_COLUMNS: dict[str, str] = {
+    "function_index": "i",
+    "start_s": "d",
+    "end_s": "d",
+}
+# Borrows of a pooled connection from the proxy: served, timed out or withdrawn.
+DB_BORROW_COLUMNS: dict[str, str] = {
+    "function_index": "i",
+    "requested_s": "d",
+    "wait_s": "d",
+}
+# Why each `db_error` attempt failed: its invocation row and `DbErrorReason`.
+DB_ERROR_COLUMNS: dict[str, str] = {
+    "row": "q",
+    "reason": "b",
+}
+
+
 # TODO: stream long runs to Parquet in chunks; every row stays in memory until the
 # run ends (about 50 bytes per invocation, 1.2 GB peak for the 3M-invocation Azure
 # sample), so runs of tens of millions of invocations need tens of GB.
@@ -215,6 +262,11 @@ class RunRecords:
             event source mappings.
         sqs_batches: Batches received by SQS pollers (see `SQS_BATCH_COLUMNS`).
         sqs_pollers: Changes of each mapping's pollers (see `SQS_POLLER_COLUMNS`).
+        database: The database tables (`connections`, `queries`, `borrows`,
+            `errors`; see the `DB_*_COLUMNS`), empty without a database.
+        database_info: The database's settings the reports need
+            (`max_connections`, `usable_connections`, `vcpus`, and with a proxy
+            `proxy_connection_cap`); empty without a database.
     """
 
     function_names: tuple[str, ...]
@@ -227,6 +279,8 @@ class RunRecords:
     sqs_messages: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
     sqs_batches: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
     sqs_pollers: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
+    database: dict[str, dict[str, npt.NDArray[Any]]] = field(default_factory=dict)
+    database_info: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         inv = self.invocations

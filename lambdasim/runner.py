@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from lambdasim import billing, pricing
@@ -44,6 +45,14 @@ from lambdasim.model.config import (
     legacy_scale_up_rule,
     memory_scale_factor,
 )
+from lambdasim.model.database import (
+    ConnectMode,
+    DatabaseConfig,
+    DatabaseUsage,
+    Failover,
+)
+from lambdasim.model.db_classes import default_max_connections, instance_class
+from lambdasim.model.proxy import ProxyConfig
 from lambdasim.model.sqs import (
     CURRENT_POLLER_SCALING,
     LEGACY_POLLER_SCALING,
@@ -171,7 +180,14 @@ def simulate(scenario: schema.Scenario, seed: int | None = None) -> RunResult:
         scenario.horizon,
         seed,
     )
-    simulation = Simulation(account, configs, seed=seed, horizon_s=scenario.horizon)
+    simulation = Simulation(
+        account,
+        configs,
+        seed=seed,
+        horizon_s=scenario.horizon,
+        database=_database_config(scenario),
+        proxy=_proxy_config(scenario.proxy),
+    )
     for index, function in enumerate(functions):
         event_source = _event_source(function)
         if event_source is not None:
@@ -191,6 +207,8 @@ def simulate(scenario: schema.Scenario, seed: int | None = None) -> RunResult:
     )
     summary["billing_date"] = scenario.billing_date.isoformat()
     summary["billing"] = run_bill.describe(scenario.horizon)
+    if "database" in summary:
+        summary["database"]["proxy_cost_usd"] = float(run_bill.breakdown["proxy"][-1])
     return RunResult(scenario=scenario, seed=seed, records=records, summary=summary)
 
 
@@ -525,6 +543,70 @@ def _function_config(function: ResolvedFunction) -> FunctionConfig:
         crash_probability=spec.crash_probability,
         max_event_age_s=spec.async_max_event_age,
         max_retry_attempts=spec.async_max_retry_attempts,
+        database=_database_usage(spec.database),
+    )
+
+
+# -- database ---------------------------------------------------------------------
+
+# Assumption A-55: PostgreSQL's default superuser_reserved_connections (PostgreSQL
+# docs, "Connections and Authentication"); MySQL keeps its extra SUPER slot on top of
+# max_connections.
+_RESERVED_CONNECTIONS = {"postgres": 3, "mysql": 0}
+
+
+def _database_config(scenario: schema.Scenario) -> DatabaseConfig | None:
+    spec = scenario.database
+    if spec is None:
+        return None
+    cls = instance_class(spec.instance_class)
+    failovers = tuple(
+        Failover(at_s=event.at, duration_s=event.duration)
+        for event in sorted(scenario.events, key=lambda event: event.at)
+        if isinstance(event, schema.DatabaseFailoverSpec)
+    )
+    return DatabaseConfig(
+        max_connections=(
+            spec.max_connections
+            if spec.max_connections is not None
+            else default_max_connections(spec.engine, spec.service, cls)
+        ),
+        reserved_connections=(
+            spec.reserved_connections
+            if spec.reserved_connections is not None
+            else _RESERVED_CONNECTIONS[spec.engine]
+        ),
+        vcpus=spec.vcpus if spec.vcpus is not None else float(cls.vcpus),
+        query_time=spec.query_time.sampler(),
+        failovers=failovers,
+    )
+
+
+def _proxy_config(spec: schema.ProxySpec | None) -> ProxyConfig | None:
+    if spec is None:
+        return None
+    return ProxyConfig(
+        max_connections_percent=spec.max_connections_percent,
+        max_idle_connections_percent=spec.max_idle_connections_percent,
+        reserved_connections=spec.reserved_connections,
+        connection_borrow_timeout_s=spec.connection_borrow_timeout,
+        idle_client_timeout_s=spec.idle_client_timeout,
+        query_latency_s=spec.query_latency,
+        failover_reduction=spec.failover_reduction,
+    )
+
+
+def _database_usage(spec: schema.DatabaseUsageSpec | None) -> DatabaseUsage | None:
+    if spec is None:
+        return None
+    return DatabaseUsage(
+        connect=ConnectMode(spec.connect),
+        pool_size=spec.pool_size,
+        queries_per_invocation=spec.queries_per_invocation,
+        is_transaction=spec.transaction,
+        pinned_fraction=spec.pinned_fraction,
+        connect_retries=spec.connect_retries,
+        connect_retry_delay_s=spec.connect_retry_delay,
     )
 
 
@@ -667,10 +749,44 @@ def bill(
         ),
         served_by=inv.get("served_by"),
         provisioned=_provisioned_usage(records),
+        proxy_usd=_proxy_usd(records, functions, scenario, prices),
     )
     for name in BILLING_COLUMNS:
         inv[name] = run_bill.columns[name]
     return run_bill
+
+
+def _proxy_usd(
+    records: RunRecords,
+    functions: list[ResolvedFunction],
+    scenario: schema.Scenario,
+    prices: pricing.PriceTable,
+) -> npt.NDArray[np.float64] | None:
+    """RDS Proxy's charge for the run, shared among the functions that use it.
+
+    Assumption A-60: the proxy runs for the whole horizon and is priced on the vCPUs
+    of the database's instance class; its charge is shared among the functions (and
+    qualifiers) with a `database` usage in proportion to their invocations that ran,
+    equally if none ran.
+    """
+    if scenario.proxy is None or scenario.database is None:
+        return None
+    vcpus = instance_class(scenario.database.instance_class).vcpus
+    total = float(
+        pricing.rds_proxy_usd(
+            vcpus, records.horizon_s / 3600.0, pricing.ProxyTarget.VCPU, prices
+        )
+    )
+    users = np.array([f.spec.database is not None for f in functions])
+    inv = records.invocations
+    ran = has_run(inv["status"])
+    runs = np.bincount(inv["function_index"][ran], minlength=len(functions)).astype(
+        np.float64
+    )
+    weights = np.where(users, runs, 0.0)
+    if weights.sum() == 0.0:
+        weights = users.astype(np.float64)
+    return np.asarray(total * weights / weights.sum(), dtype=np.float64)
 
 
 def _provisioned_usage(records: RunRecords) -> billing.ProvisionedUsage | None:

@@ -281,7 +281,7 @@ MISTAKES = {
         "keepalive_s: 10m",
         r"unknown key 'keepalive_s' in functions\.api \(did you mean 'keep_alive'\?\); "
         r"allowed: architecture, async_max_event_age, async_max_retry_attempts, "
-        r"crash_probability, dispatch, downstream_rate_limit, duration, ",
+        r"crash_probability, database, dispatch, downstream_rate_limit, duration, ",
     ),
 }
 
@@ -348,8 +348,8 @@ def test_load_unknown_top_level_key_suggests_close_key(tmp_path: Path) -> None:
         ScenarioError,
         match=rf"/s\.yaml:{line_of(text, 'horizn')}: unknown key 'horizn' in "
         r"\(top level\) \(did you mean 'horizon'\?\); allowed: account, "
-        r"billing, billing_date, functions, horizon, name, seed, timeseries_step, "
-        r"workload$",
+        r"billing, billing_date, database, events, functions, horizon, name, proxy, "
+        r"seed, timeseries_step, workload$",
     ):
         load_scenario(write(tmp_path, text))
 

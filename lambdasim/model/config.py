@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lambdasim.distributions import Sampler
+
+if TYPE_CHECKING:
+    from lambdasim.model.database import DatabaseUsage
 
 # The unit of CPU share: a function with this much memory gets one vCPU-second of CPU
 # credit per second (AWS Lambda docs, "Memory and computing power", since 2020-12).
@@ -242,6 +246,8 @@ class FunctionConfig:
             error or timeout (MaximumRetryAttempts, 0 to 2; default 2).
         qualifier: The version or alias invoked (``$LATEST`` by default).
         provisioned: Provisioned concurrency on this qualifier, or None.
+        database: How its invocations use the run's database, or None if they
+            do not.
     """
 
     name: str
@@ -268,6 +274,8 @@ class FunctionConfig:
         return (
             self.name if self.qualifier == LATEST else f"{self.name}:{self.qualifier}"
         )
+
+    database: DatabaseUsage | None = None
 
 
 def cpu_share_vcpus(memory_mb: float) -> float:

@@ -297,6 +297,8 @@ class Function:
         pool: Its idle on-demand instances.
         bucket: Its scale-up budget, or None when scaling is instant.
         provisioned: Its provisioned-concurrency state, or None without PC.
+        database: How its invocations use the database, or None (the common case:
+            they take the platform's fast path).
     """
 
     __slots__ = (
@@ -319,6 +321,7 @@ class Function:
         "failures",
         "retry_jitter",
         "provisioned",
+        "database",
         "_live",
     )
 
@@ -345,6 +348,7 @@ class Function:
         self.has_failures = self.failure_probability > 0.0
         self.failures = BlockSampler(UNIT_UNIFORM, streams["errors"])
         self.retry_jitter = BlockSampler(UNIT_UNIFORM, streams["retries"])
+        self.database = config.database
         self.duration = BlockSampler(config.duration, streams["duration"])
         self.init = BlockSampler(config.init, streams["init"])
         self.platform_overhead = BlockSampler(

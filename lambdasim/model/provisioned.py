@@ -226,6 +226,7 @@ class ProvisionedConcurrency:
         self._advance(now_s)
         self.ready += 1
         instance.state = InstanceState.IDLE
+        self._sim.initialised(instance, now_s)
         self.pool.push(instance)
         recycle_at_s = now_s + self._recycle.next()
         if recycle_at_s < self._sim.horizon_s:

@@ -10,7 +10,9 @@ per-invocation `Process`, no scan of the pool.
 On top of that path: callers that retry throttles (`request`), Lambda's own
 retries of asynchronous events (`invoke_async`), both scheduled as arrivals, and
 messages for SQS event source mappings (`send_message`, `lambdasim.model.sqs`),
-whose pollers call `invoke` once per batch.
+whose pollers call `invoke` once per batch. Invocations of functions that query a
+database cannot know their end at dispatch: after one attribute check they leave
+for `lambdasim.model.database` (docs/decisions/0002-database-invocations.md).
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ from lambdasim.model.config import (
     FunctionConfig,
     ScaleUpScope,
 )
+from lambdasim.model.database import (
+    DatabaseConfig,
+    DatabaseInvocation,
+    DatabaseModel,
+)
 from lambdasim.model.engine import ARRIVAL, Call, Engine
 from lambdasim.model.platform import (
     UNIT_UNIFORM,
@@ -40,6 +47,7 @@ from lambdasim.model.platform import (
     TokenBucket,
 )
 from lambdasim.model.provisioned import ProvisionedConcurrency
+from lambdasim.model.proxy import ProxyConfig
 from lambdasim.model.sqs import EventSourceConfig, EventSourceMapping
 from lambdasim.randomness import Purpose, stream
 from lambdasim.results import (
@@ -66,6 +74,9 @@ logger = logging.getLogger(__name__)
 _TIME_EPS_S = 1e-9
 
 Observer = Callable[[float, str, int], None]
+# An asynchronous event between attempts: (function, duration from a trace or None,
+# request id, attempt, first arrival, error retries so far).
+_AsyncEvent = tuple["Function", float | None, int, int, float, int]
 
 
 class Simulation:
@@ -83,6 +94,9 @@ class Simulation:
             (arrival, throttle, cold_start, warm_start, end, timeout, reaped; for
             SQS, receive and dead_letter). Meant for tests and debugging; it slows
             the run down.
+        database: The database the functions with a `database` usage query, or
+            None.
+        proxy: RDS Proxy between those functions and the database, or None.
     """
 
     def __init__(
@@ -93,10 +107,15 @@ class Simulation:
         seed: int,
         horizon_s: float,
         observer: Observer | None = None,
+        database: DatabaseConfig | None = None,
+        proxy: ProxyConfig | None = None,
     ) -> None:
         labels = [config.label for config in functions]
         if len(set(labels)) != len(labels):
             raise ValueError(f"function names must be unique, got {labels}")
+        users = [config.label for config in functions if config.database is not None]
+        if (users or proxy is not None) and database is None:
+            raise ValueError(f"{users or 'the proxy'} need a database; none given")
         self.env = Engine()
         self.horizon_s = horizon_s
         self.seed = seed
@@ -122,6 +141,21 @@ class Simulation:
         self.sqs_batches = ColumnRecorder(SQS_BATCH_COLUMNS)
         self.sqs_pollers = ColumnRecorder(SQS_POLLER_COLUMNS)
         self._bind_recorders()
+        self._database = (
+            DatabaseModel(
+                self.env,
+                database,
+                stream(seed, "database", Purpose.QUERIES),
+                stream(seed, "proxy", Purpose.PINNING),
+                self._finish_with_database,
+                proxy,
+            )
+            if database is not None
+            else None
+        )
+        self._database_info = _database_info(database, proxy)
+        # Asynchronous events whose database invocation is still running, by row.
+        self._async_pending: dict[int, _AsyncEvent] = {}
         self._provisioned = [
             ProvisionedConcurrency(
                 self,
@@ -277,6 +311,10 @@ class Simulation:
             sqs_messages=self.sqs_messages.to_arrays(),
             sqs_batches=self.sqs_batches.to_arrays(),
             sqs_pollers=self.sqs_pollers.to_arrays(),
+            database=(
+                self._database.recorder.tables() if self._database is not None else {}
+            ),
+            database_info=self._database_info,
         )
 
     def _close_out(self) -> None:
@@ -284,6 +322,8 @@ class Simulation:
         for function in self.functions:
             for instance in function.live_instances():
                 self._record_instance(instance, math.nan, ReapReason.ALIVE)
+        if self._database is not None:
+            self._database.close_out()
 
     # -- dispatch -----------------------------------------------------------------
 
@@ -298,7 +338,8 @@ class Simulation:
         starts, failures and throttles, the rarer branches, are helpers.
 
         Returns:
-            When the invocation will end, or -1.0 if it was throttled.
+            When the invocation will end, -1.0 if it was throttled, or NaN if it
+            queries the database (its end is known only when it comes).
         """
         now = self.env.now
         requests = self._requests
@@ -337,6 +378,20 @@ class Simulation:
             init_s = reinit_s = 0.0
             instance.state = _BUSY
         start_s = now + overhead_s + init_s
+        if function.database is not None and reinit_s < function.timeout_s:
+            # Its end depends on the database: served by callbacks, not known now.
+            return self._invoke_with_database(
+                function,
+                instance,
+                now,
+                is_cold,
+                overhead_s,
+                init_s,
+                reinit_s,
+                duration_s,
+                invocation_type,
+                served_by,
+            )
 
         # The invoke phase (what REPORT calls Duration): a suppressed INIT, if any,
         # then the handler, all bounded by the function timeout.
@@ -371,6 +426,106 @@ class Simulation:
         if self._is_tracing:
             self._trace(now, "cold_start" if is_cold else "warm_start", instance.id)
         return end_s
+
+    def _invoke_with_database(
+        self,
+        function: Function,
+        instance: Instance,
+        now: float,
+        is_cold: bool,
+        overhead_s: float,
+        init_s: float,
+        reinit_s: float,
+        handler_s: float,
+        invocation_type: int,
+        served_by: int,
+    ) -> float:
+        """Dispatch an invocation whose handler queries the database.
+
+        Its row is recorded now with the invoke phase unknown (0) and status `ok`;
+        `_finish_with_database` fills both in when it ends. An error or crash drawn
+        for it cuts the handler's own time short, after its queries.
+
+        Returns:
+            NaN: the end is not known at dispatch.
+        """
+        status = _OK
+        if function.has_failures:
+            status, handler_s = self._draw_failure(function, instance, 0.0, handler_s)
+        row = len(self._statuses)
+        function.concurrency += 1
+        self.in_flight += 1
+        instance.invocations += 1
+        self._rec_function(function.index)
+        self._rec_type(invocation_type)
+        self._rec_arrival(now)
+        self._rec_cold(is_cold)
+        self._rec_overhead(overhead_s)
+        self._rec_init(init_s)
+        self._rec_duration(0.0)
+        self._rec_status(_OK)
+        self._rec_throttle(0)
+        self._rec_instance(instance.id)
+        self._rec_served_by(served_by)
+        if self._is_tracing:
+            self._trace(now, "cold_start" if is_cold else "warm_start", instance.id)
+        database = self._database
+        if database is None:
+            raise ValueError(f"function {function.config.name} has no database")
+        start_s = now + overhead_s + init_s
+        database.start(
+            function, instance, row, start_s, reinit_s, handler_s, status, is_cold
+        )
+        return math.nan
+
+    def _finish_with_database(
+        self, invocation: DatabaseInvocation, status: int
+    ) -> None:
+        """Record the end of a database invocation and free its instance."""
+        now = self.env.now
+        row = invocation.row
+        columns = self.invocations.columns
+        columns["duration_s"][row] = now - invocation.start_s
+        self._statuses[row] = status
+        if status == _TIMEOUT:
+            invocation.instance.needs_init = True  # Assumption A-06
+        if self._database is not None:
+            self._database.on_ended(invocation)
+        if self._async_pending:
+            pending = self._async_pending.pop(row, None)
+            if pending is not None:
+                self._retry_failed_async(pending, status, now)
+        self._complete(Call(self._complete, invocation.instance))
+
+    def _retry_failed_async(
+        self, event: _AsyncEvent, status: int, end_s: float
+    ) -> None:
+        """Retry a failed asynchronous event that ran on the database path.
+
+        Lambda retries function errors and timeouts as in `invoke_async`; a
+        `db_error` is a function error to Lambda.
+        """
+        function, duration_s, request_id, attempt, first_arrival_s, retries = event
+        if (
+            status not in _RETRIED_ERRORS
+            or retries >= function.config.max_retry_attempts
+        ):
+            return
+        self.pending_retries += 1
+        retry = (
+            function,
+            duration_s,
+            request_id,
+            attempt,
+            first_arrival_s,
+            retries + 1,
+        )
+        self.env.call_at(
+            end_s + _ASYNC_ERROR_DELAYS_S[retries],
+            self._retry_async,
+            retry,
+            priority=ARRIVAL,
+        )
 
     def request(
         self,
@@ -444,6 +599,17 @@ class Simulation:
             # Attempts so far are this one, earlier throttles and error retries.
             throttles = attempt - error_retries
             plan = self._requeue_throttled(function, row, throttles, first_arrival_s)
+        elif end_s != end_s:
+            # A database invocation (end NaN): its fate is known only at its end.
+            self._async_pending[row] = (
+                function,
+                duration_s,
+                request_id,
+                attempt,
+                first_arrival_s,
+                error_retries,
+            )
+            return
         elif (
             status[row] in _RETRIED_ERRORS
             and error_retries < function.config.max_retry_attempts
@@ -670,10 +836,23 @@ class Simulation:
         instance.function.pool.discard(instance)
         self.reap(instance, now, reason)
 
+    def initialised(self, instance: Instance, now: float) -> None:
+        """Note that a provisioned instance finished its INIT outside an invocation.
+
+        A function that connects to its database at INIT opens its connections now.
+        Assumption A-61: if the database refuses them, that INIT failed and the
+        instance's next invocation runs INIT (and connects) again.
+        """
+        database = self._database
+        if database is not None and database.on_initialised(instance, now):
+            instance.needs_init = True
+
     def reap(self, instance: Instance, now: float, reason: ReapReason) -> None:
         """End an instance's life at `now` and record it."""
         instance.state = InstanceState.REAPED
         instance.function.unregister(instance)
+        if self._database is not None:
+            self._database.on_reaped(instance, now)
         self._record_instance(instance, now, reason)
         if self._is_tracing:
             self._trace(now, "reaped", instance.id)
@@ -745,7 +924,7 @@ _TRACED_ENTITY = {
     "receive": "function",
     "dead_letter": "message",
 }
-_RETRIED_ERRORS = frozenset({_ERROR, _TIMEOUT, _INIT_ERROR})
+_RETRIED_ERRORS = frozenset({_ERROR, _TIMEOUT, _INIT_ERROR, int(Status.DB_ERROR)})
 # Lambda's retries of asynchronous events (AWS Lambda docs, "Error handling and
 # automatic retries"): throttles from 1 s doubling to at most 5 min; function errors
 # 1 min, then 2 min after the failed attempt.
@@ -758,6 +937,22 @@ def _reserved_total(configs: Sequence[FunctionConfig]) -> int:
     """Concurrency reserved by all functions (once per function, not per qualifier)."""
     reserved = {c.name: c.reserved_concurrency or 0 for c in configs}
     return sum(reserved.values())
+
+
+def _database_info(
+    database: DatabaseConfig | None, proxy: ProxyConfig | None
+) -> dict[str, float]:
+    """The database settings the reports need (empty without a database)."""
+    if database is None:
+        return {}
+    info = {
+        "max_connections": float(database.max_connections),
+        "usable_connections": float(database.usable_connections),
+        "vcpus": float(database.vcpus),
+    }
+    if proxy is not None:
+        info["proxy_connection_cap"] = float(proxy.pool_cap(database))
+    return info
 
 
 class _ArrivalDriver:

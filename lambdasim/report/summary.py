@@ -24,6 +24,7 @@ from lambdasim.report._levels import (
     sweep,
     time_in_window,
 )
+from lambdasim.report.database import database_summary
 from lambdasim.results import (
     BatchOutcome,
     MessageFate,
@@ -86,7 +87,7 @@ def summarise(
     if costs is not None:
         for block, cost in zip(blocks, costs, strict=True):
             block.update(cost)
-    return {
+    summary = {
         "scenario": scenario,
         "seed": int(seed),
         "scenario_sha256": scenario_sha256,
@@ -95,6 +96,10 @@ def summarise(
         "total": blocks[-1],
         "functions": dict(zip(names, blocks[:-1], strict=True)),
     }
+    database = database_summary(records)
+    if database is not None:
+        summary["database"] = database
+    return summary
 
 
 # Per-invocation cost columns and the `cost_usd` component each one sums into.
@@ -180,7 +185,7 @@ CALLER_LATENCY_STATS = ("mean", "p50", "p99", "max")
 ASYNC_AGE_STATS = ("p50", "p99")
 # Final statuses of asynchronous events that exhausted Lambda's error retries.
 _RETRIED_STATUSES = np.array(
-    [Status.ERROR, Status.TIMEOUT, Status.INIT_ERROR], dtype=np.int8
+    [Status.ERROR, Status.TIMEOUT, Status.INIT_ERROR, Status.DB_ERROR], dtype=np.int8
 )
 
 
@@ -552,6 +557,7 @@ def _block(stats: dict[str, Any], i: int) -> dict[str, Any]:
         "dropped": dropped,
         "timeouts": int(by_status[Status.TIMEOUT]),
         "errors": int(sum(by_status[s] for s in _ERROR_STATUSES)),
+        "db_errors": int(by_status[Status.DB_ERROR]),
         "latency_ms": _json_floats(stats["latency_ms"][i]),
         "init_ms": _json_floats(stats["init_ms"][i]),
         "duration_ms": _json_floats(stats["duration_ms"][i]),

@@ -126,6 +126,7 @@ _OPTIONAL_COLUMNS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "dlq": _plain_count("dlq_messages"),
     "inv/msg": _ratio("invocations_per_message"),
     "downstream thr": _plain_count("downstream_throttles"),
+    "db err": _plain_count("db_errors"),
 }
 
 
@@ -169,6 +170,8 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     if isinstance(billing, Mapping):
         free = "on" if billing.get("free_tier") else "off"
         lines += ["", f"cost: {billing.get('method')}; free tier {free}"]
+    if "database" in summary:
+        lines += _database_lines(summary["database"])
     return "\n".join(lines) + "\n"
 
 
@@ -210,6 +213,36 @@ def format_log_bill(
 
 def _lines(count: int, noun: str = "line") -> str:
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
+def _database_lines(database: Mapping[str, Any]) -> list[str]:
+    """Say what the database saw: connections, waits, errors and the proxy's cost."""
+    cap = database["proxy_connection_cap"]
+    limit = f"proxy cap {cap:,}" if cap is not None else "no proxy"
+    lines = [
+        f"database: peak {database['peak_connections']:,} connections of "
+        f"{database['usable_connections']:,} usable ({limit}), peak "
+        f"{database['peak_queries_in_flight']:,} queries in flight on "
+        f"{database['vcpus']:g} vCPUs"
+    ]
+    if database["has_proxy"]:
+        wait = database["borrow_wait_ms"]
+        waits = (
+            f"borrow wait p50 {wait['p50']:,.1f} ms, p99 {wait['p99']:,.1f} ms, "
+            f"max {wait['max']:,.1f} ms"
+            if wait["p50"] is not None
+            else "no borrows"
+        )
+        lines.append(
+            f"proxy: peak {database['peak_client_connections']:,} client "
+            f"connections, {database['peak_pinned_connections']:,} pinned; {waits}; "
+            f"cost ${database['proxy_cost_usd']:,.4f}"
+        )
+    errors = {k: v for k, v in database["db_errors"].items() if v}
+    if errors:
+        listed = ", ".join(f"{reason} {count:,}" for reason, count in errors.items())
+        lines.append(f"db errors: {listed}")
+    return lines
 
 
 def _cells(

@@ -23,6 +23,10 @@ from lambdasim.report._levels import (
     sweep,
     time_in_steps,
 )
+from lambdasim.report.database import (
+    DATABASE_TIMESERIES_COLUMNS,
+    database_step_columns,
+)
 from lambdasim.results import (
     MessageFate,
     RunRecords,
@@ -63,6 +67,7 @@ TIMESERIES_COLUMNS: tuple[str, ...] = (
     "messages_sent",
     "messages_delivered",
     "dlq_messages",
+    *DATABASE_TIMESERIES_COLUMNS,
 )
 
 
@@ -239,6 +244,7 @@ def _step_columns(
         "throttles": steps.arrivals(steps.is_throttled),
         "async_queue_depth": steps.mean_level(*async_waits(records)),
         **_provisioned_columns(records, steps),
+        **database_step_columns(records, boundaries_s),
     }
 
 

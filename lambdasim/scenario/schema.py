@@ -33,6 +33,7 @@ from lambdasim.distributions import (
 from lambdasim.errors import ScenarioError
 from lambdasim.init_presets import find_init_preset
 from lambdasim.model.config import DispatchPolicy
+from lambdasim.model.db_classes import instance_class
 from lambdasim.pricing import (
     Architecture,
     PackageType,
@@ -477,6 +478,36 @@ class DownstreamRateLimitSpec(_Strict):
     ] = 0.1
 
 
+class DatabaseUsageSpec(_Strict):
+    """How a function's invocations use the scenario's `database`.
+
+    Attributes:
+        connect: ``init``: each instance opens its pool during INIT (code outside
+            the handler); a refused connection fails the INIT: the invocation ends
+            as `db_error` and the instance is reset. ``first_use``: at the first
+            query.
+        pool_size: Connections each instance opens and holds until it is reaped.
+        queries_per_invocation: Queries each invocation runs, one after the other,
+            before the rest of its handler (`duration`).
+        transaction: All queries of an invocation in one transaction (``true``),
+            or each its own (``false``, autocommit). With a proxy, a transaction
+            borrows one pooled connection.
+        pinned_fraction: Share of proxy client sessions pinned to their database
+            connection (prepared statements, ``SET``, temporary tables).
+        connect_retries: Further attempts after a refused connection in the
+            handler (``first_use``, or reconnecting after a failover).
+        connect_retry_delay: Wait before each of those attempts.
+    """
+
+    connect: Literal["init", "first_use"] = "init"
+    pool_size: int = Field(default=1, ge=1, le=1000)
+    queries_per_invocation: int = Field(default=1, ge=0, le=10000)
+    transaction: bool = True
+    pinned_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+    connect_retries: int = Field(default=0, ge=0, le=100)
+    connect_retry_delay: PositiveSeconds = 0.1
+
+
 class FunctionSpec(_FunctionSettings):
     """One Lambda function.
 
@@ -497,6 +528,8 @@ class FunctionSpec(_FunctionSettings):
     )
     sqs: SqsSpec | None = None
     downstream_rate_limit: DownstreamRateLimitSpec | None = None
+    # How its handler uses the scenario's database (None: it does not).
+    database: DatabaseUsageSpec | None = None
 
     @field_validator("provisioned_concurrency", mode="before")
     @classmethod
@@ -743,6 +776,86 @@ class BillingSpec(_Strict):
     price_table: str | None = None
 
 
+class DatabaseSpec(_Strict):
+    """The database behind the functions (one RDS or Aurora instance, the writer).
+
+    Attributes:
+        engine: ``postgres`` or ``mysql``.
+        service: ``rds`` or ``aurora``.
+        instance_class: e.g. ``db.t3.micro``, ``db.r6g.large``: gives the vCPUs and
+            the default `max_connections` (the engine's formula on the class's
+            memory).
+        max_connections: Set explicitly instead of the engine's default.
+        reserved_connections: Slots applications cannot use; defaults to
+            PostgreSQL's `superuser_reserved_connections` (3), 0 for MySQL.
+        vcpus: vCPUs that serve queries; defaults to the class's.
+        query_time: Time one query takes on an unloaded database (required: it
+            depends on the application; take it from pg_stat_statements or
+            Performance Insights). Queries share the vCPUs (processor sharing), so
+            past `vcpus` queries in flight each one slows down (Assumption A-52).
+    """
+
+    engine: Literal["postgres", "mysql"] = "postgres"
+    service: Literal["rds", "aurora"] = "rds"
+    instance_class: str = "db.t3.micro"
+    max_connections: int | None = Field(default=None, ge=1, le=262143)
+    reserved_connections: int | None = Field(default=None, ge=0)
+    vcpus: float | None = Field(default=None, gt=0, le=256)
+    query_time: DistributionField
+
+    @field_validator("instance_class")
+    @classmethod
+    def _known_class(cls, name: str) -> str:
+        instance_class(name)  # raises ValueError with the classes it knows
+        return name
+
+
+class ProxySpec(_Strict):
+    """RDS Proxy in front of the database; every function with a `database` uses it.
+
+    Attributes:
+        max_connections_percent: Pool cap, % of the database's `max_connections`.
+        max_idle_connections_percent: Idle pooled connections kept, % of
+            `max_connections`; default half of `max_connections_percent`.
+        reserved_connections: Connections kept out of the cap by the proxy
+            (monitoring, failover); AWS gives no number (Assumption A-57).
+        connection_borrow_timeout: Longest wait for a pooled connection.
+        idle_client_timeout: Idle time after which a client connection is closed.
+        query_latency: Time the proxy adds to each query (Assumption A-58).
+        failover_reduction: Share of a failover's outage the proxy saves
+            (Assumption A-59; AWS: "up to 66%").
+    """
+
+    max_connections_percent: float = Field(default=100.0, ge=1.0, le=100.0)
+    max_idle_connections_percent: float | None = Field(default=None, ge=0.0, le=100.0)
+    reserved_connections: int = Field(default=0, ge=0)
+    connection_borrow_timeout: Annotated[
+        float, Field(ge=1.0, le=3600.0), BeforeValidator(parse_duration_s)
+    ] = 120.0
+    idle_client_timeout: Annotated[
+        float, Field(ge=1.0, le=28800.0), BeforeValidator(parse_duration_s)
+    ] = 1800.0
+    query_latency: Seconds = 0.001
+    failover_reduction: float = Field(default=0.66, ge=0.0, le=1.0)
+
+
+class DatabaseFailoverSpec(_Strict):
+    """The database's writer fails over at `at`.
+
+    Clients that connect directly lose their connections and cannot reconnect for
+    `duration` (detection, promotion, DNS propagation); with a proxy, transactions
+    in flight fail, client connections survive and new transactions wait for
+    `duration x (1 - proxy.failover_reduction)`.
+    """
+
+    type: Literal["database_failover"]
+    at: Seconds
+    duration: PositiveSeconds = 30.0
+
+
+EventSpec = Annotated[DatabaseFailoverSpec, Field(discriminator="type")]
+
+
 class Scenario(_Strict):
     """A whole scenario: account, functions and the traffic aimed at them."""
 
@@ -755,6 +868,11 @@ class Scenario(_Strict):
     account: AccountSpec = AccountSpec()
     functions: dict[str, FunctionSpec] = Field(default_factory=dict)
     workload: list[SourceSpec] = Field(min_length=1)
+    # The database behind the functions, the proxy in front of it, and events
+    # such as its failovers.
+    database: DatabaseSpec | None = None
+    proxy: ProxySpec | None = None
+    events: list[EventSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
@@ -821,6 +939,37 @@ def cross_check_problems(raw: Any) -> list[Problem]:
     problems += _target_problems(functions, workload)
     problems += _time_problems(raw)
     problems += _sqs_problems(functions, workload)
+    problems += _database_problems(raw, functions)
+    return problems
+
+
+def _database_problems(raw: dict[str, Any], functions: dict[str, Any]) -> list[Problem]:
+    """A database usage, a proxy or a failover needs a `database` block."""
+    if raw.get("database") is not None:
+        return []
+    hint = "; add a top-level 'database' block (engine, instance_class, query_time)"
+    problems: list[Problem] = [
+        (
+            ("functions", name, "database"),
+            f"functions.{name}.database is set but the scenario has no database{hint}",
+        )
+        for name, spec in functions.items()
+        if isinstance(spec, dict) and spec.get("database") is not None
+    ]
+    if raw.get("proxy") is not None:
+        problems.append(
+            (("proxy",), f"proxy is set but the scenario has no database{hint}")
+        )
+    events = raw["events"] if isinstance(raw.get("events"), list) else []
+    for index, event in enumerate(events):
+        if isinstance(event, dict) and event.get("type") == "database_failover":
+            problems.append(
+                (
+                    ("events", index),
+                    f"events[{index}] is a database_failover but the scenario has "
+                    f"no database{hint}",
+                )
+            )
     return problems
 
 

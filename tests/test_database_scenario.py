@@ -1,0 +1,291 @@
+"""Database scenarios end to end: schema, defaults, reports and the shipped files.
+
+Expected numbers are worked out here from the engines' documented formulas
+(aws-lambda-facts.md section 7) and from the scenario's own settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lambdasim
+from lambdasim.errors import ScenarioError
+from lambdasim.model.db_classes import default_max_connections, instance_class
+from lambdasim.report.table import format_summary
+from lambdasim.runner import _database_config
+from tests.conftest import REPO_ROOT
+
+
+def scenario(**changes):
+    base = {
+        "name": "db",
+        "seed": 3,
+        "horizon": 200,
+        "billing_date": "2026-12-01",
+        "account": {"scaling": {"rule": "none"}},
+        "database": {
+            "engine": "postgres",
+            "instance_class": "db.t3.micro",
+            "max_connections": 10,
+            "reserved_connections": 0,
+            "query_time": "100ms",
+        },
+        "functions": {
+            "fn": {
+                "runtime": "python3.12",
+                "memory_mb": 1024,
+                "duration": "500ms",
+                "init": "0ms",
+                "platform_overhead": 0,
+                "keep_alive": "100s",
+                "max_lifetime": None,
+                "database": {"pool_size": 2},
+            }
+        },
+        "workload": [{"type": "burst", "function": "fn", "at": 0, "count": 8}],
+    }
+    for key, value in changes.items():
+        base[key] = value
+    return lambdasim.validate_scenario(base)
+
+
+# -- max_connections from the instance class
+
+
+@pytest.mark.parametrize(
+    ("service", "engine", "name", "published"),
+    [
+        # Aurora PostgreSQL recommended values (AUR-2023) and the often quoted 87 for
+        # db.t3.micro on PostgreSQL: within 2 %.
+        ("rds", "postgres", "db.t3.micro", 87),
+        ("aurora", "postgres", "db.t3.medium", 420),
+        ("aurora", "postgres", "db.t3.large", 844),
+        ("aurora", "postgres", "db.r6g.large", 1722),
+        ("aurora", "postgres", "db.r6g.xlarge", 3479),
+        ("aurora", "postgres", "db.r6g.2xlarge", 5000),
+    ],
+)
+def test_postgres_default_max_connections_near_published_values(
+    service, engine, name, published
+):
+    found = default_max_connections(engine, service, instance_class(name))
+    assert found == pytest.approx(published, rel=0.02)
+
+
+@pytest.mark.parametrize(
+    ("name", "published"),
+    [
+        ("db.t3.small", 45),
+        ("db.t3.medium", 90),
+        ("db.t4g.large", 135),
+        ("db.r5.large", 1000),
+        ("db.r6g.xlarge", 2000),
+        ("db.r5.2xlarge", 3000),
+        ("db.r5.4xlarge", 4000),
+        ("db.r5.8xlarge", 5000),
+    ],
+)
+def test_aurora_mysql_default_max_connections_match_aws_table(name, published):
+    assert default_max_connections("mysql", "aurora", instance_class(name)) == published
+
+
+def test_rds_mysql_t3_micro_is_below_the_formula_on_the_whole_gib():
+    # 1 GiB / 12582880 = 85 is the ceiling; the OS reservation lowers it.
+    found = default_max_connections("mysql", "rds", instance_class("db.t3.micro"))
+    assert 60 <= found < 85
+
+
+def test_scenario_database_defaults_come_from_class_and_engine():
+    loaded = scenario(database={"instance_class": "db.r6g.large", "query_time": "2ms"})
+    config = _database_config(loaded)
+    assert config is not None
+    cls = instance_class("db.r6g.large")
+    assert config.max_connections == default_max_connections("postgres", "rds", cls)
+    # PostgreSQL's superuser_reserved_connections default is 3; r6g.large: 2 vCPUs.
+    assert (config.reserved_connections, config.vcpus) == (3, 2.0)
+
+
+# -- bad input
+
+
+def test_unknown_instance_class_is_a_scenario_error():
+    with pytest.raises(ScenarioError, match=r"unknown instance class 'db\.t3\.tiny'"):
+        scenario(database={"instance_class": "db.t3.tiny", "query_time": "2ms"})
+
+
+def test_query_time_is_required():
+    with pytest.raises(ScenarioError, match=r"database\.query_time"):
+        scenario(database={"instance_class": "db.t3.micro"})
+
+
+def test_function_database_without_database_block_is_a_scenario_error():
+    with pytest.raises(
+        ScenarioError,
+        match=r"functions\.fn\.database is set but the scenario has no database",
+    ):
+        scenario(database=None)
+
+
+def test_proxy_and_failover_without_database_are_scenario_errors():
+    functions = scenario().model_dump(mode="json")["functions"]
+    functions["fn"]["database"] = None
+    with pytest.raises(ScenarioError) as raised:
+        scenario(
+            database=None,
+            functions=functions,
+            proxy={},
+            events=[{"type": "database_failover", "at": 10}],
+        )
+    message = str(raised.value)
+    assert "events[0] is a database_failover but the scenario has no database" in (
+        message
+    )
+    assert "proxy is set but the scenario has no database" in message
+
+
+def test_pinned_fraction_above_one_is_a_scenario_error():
+    functions = scenario().model_dump(mode="json")["functions"]
+    functions["fn"]["database"]["pinned_fraction"] = 1.5
+    with pytest.raises(ScenarioError, match=r"pinned_fraction"):
+        scenario(functions=functions)
+
+
+# -- reports
+
+
+def test_summary_without_proxy_hand_worked():
+    # max_connections 10, pool of 2: of 8 instances at 0, 5 connect (10
+    # connections) and 3 are refused. The 5 queries of 0.1 s share 2 vCPUs
+    # (db.t3.micro) and end at 0.25 s; the handlers end at 0.75 s; the instances
+    # idle until reaped at 100.75 s. Mean connections over 200 s: 10 x 100.75 / 200.
+    summary = lambdasim.simulate(scenario()).summary
+    database = summary["database"]
+    assert database["peak_connections"] == 10
+    assert database["mean_connections"] == pytest.approx(10 * 100.75 / 200)
+    assert database["db_errors"]["too_many_connections"] == 3
+    assert summary["total"]["db_errors"] == 3
+    assert database["peak_queries_in_flight"] == 5
+    assert database["query_ms"]["p50"] == pytest.approx(250.0)
+    assert (database["has_proxy"], database["proxy_cost_usd"]) == (False, 0.0)
+
+
+def test_summary_with_proxy_hand_worked():
+    # Cap 30 % of 10 = 3. Borrow waits (see test_model_database): three of 0, three
+    # of 0.15 s, two of 0.30 s: p50 150 ms (between the 4th and 5th of 8), p99 and
+    # max 300 ms. Every instance keeps 2 client connections: 16. The proxy costs
+    # 2 vCPUs x $0.015 per hour for 200 s.
+    result = lambdasim.simulate(
+        scenario(proxy={"max_connections_percent": 30, "query_latency": 0})
+    )
+    database = result.summary["database"]
+    assert database["peak_connections"] == 3
+    assert database["proxy_connection_cap"] == 3
+    assert database["peak_client_connections"] == 16
+    assert database["borrow_wait_ms"] == pytest.approx(
+        {"p50": 150.0, "p99": 300.0, "max": 300.0}
+    )
+    assert database["peak_borrows_waiting"] == 5
+    assert database["proxy_cost_usd"] == pytest.approx(2 * 0.015 * 200 / 3600)
+    assert sum(database["db_errors"].values()) == 0
+
+
+def test_timeseries_db_connections_hand_worked():
+    # 10 connections from 0 to 100.75 s, steps of 50 s: 10, 10, 10 x 0.75 / 50, 0.
+    result = lambdasim.simulate(scenario(timeseries_step=50))
+    series = result.timeseries
+    total = series[series["function"] == "total"]
+    assert total["db_connections"].tolist() == pytest.approx([10, 10, 0.15, 0])
+    assert total["db_errors"].tolist() == [3, 0, 0, 0]
+    function_rows = series[series["function"] == "fn"]
+    assert function_rows["db_connections"].tolist()[:2] == pytest.approx([10, 10])
+
+
+def test_table_shows_database_lines_and_db_error_column():
+    text = format_summary(lambdasim.simulate(scenario()).summary)
+    assert "db err" in text.splitlines()[0]
+    assert "database: peak 10 connections of 10 usable (no proxy)" in text
+    assert "db errors: too_many_connections 3" in text
+
+
+def test_database_summary_keys_and_columns_are_documented(tmp_path: Path):
+    doc = (REPO_ROOT / "docs" / "results-schema.md").read_text(encoding="utf-8")
+    result = lambdasim.simulate(scenario(proxy={}))
+    result.write(tmp_path)
+    database = result.summary["database"]
+    keys = set(database) | {
+        k for value in database.values() if isinstance(value, dict) for k in value
+    }
+    columns = pd.read_parquet(tmp_path / "timeseries.parquet").columns
+    undocumented = sorted(k for k in [*keys, *columns] if f"`{k}`" not in doc)
+    assert undocumented == []
+
+
+# -- the shipped scenarios
+
+
+def run_shipped(name: str, *overrides: str) -> lambdasim.RunResult:
+    path = REPO_ROOT / "scenarios" / f"{name}.yaml"
+    return lambdasim.simulate(lambdasim.load_scenario(path, ["horizon=6m", *overrides]))
+
+
+def test_shipped_burst_without_proxy_fails_with_too_many_connections():
+    # db.t3.micro PostgreSQL: 86 by the formula, 83 usable; the burst needs more.
+    database = run_shipped("rds-without-proxy").summary["database"]
+    assert database["max_connections"] == 86
+    assert database["peak_connections"] == database["usable_connections"] == 83
+    assert database["db_errors"]["too_many_connections"] > 100
+
+
+def test_shipped_burst_with_proxy_holds_with_bounded_waits():
+    # The same traffic through a proxy capped at 25 % of 86 = 21: never more than
+    # 21 database connections, no db_error, waits far below the 120 s timeout.
+    summary = run_shipped("rds-with-proxy").summary
+    database = summary["database"]
+    assert database["proxy_connection_cap"] == 21
+    assert database["peak_connections"] <= 21
+    assert sum(database["db_errors"].values()) == 0
+    assert summary["total"]["failed_requests"] == 0
+    assert database["borrow_wait_ms"]["max"] < 1000.0
+
+
+def test_shipped_failover_recovers_sooner_with_proxy():
+    # Failover at 300 s for 35 s. Directly connected, requests during the outage
+    # are refused: about 100/s x 35 s = 3,500 (Poisson: within 5 %), and the first
+    # success after it arrives only once DNS points at the new writer (335 s).
+    # With the proxy nobody is refused; the longest borrow waits the proxy's
+    # shorter outage, 35 x (1 - 0.66) = 11.9 s, or a little less.
+    direct = run_shipped("rds-failover")
+    errors = direct.summary["database"]["db_errors"]
+    assert errors["unavailable"] == pytest.approx(3500, rel=0.05)
+    inv = direct.invocations
+    after = inv[inv["arrival_s"] >= 300.0]
+    first_ok_s = after.loc[after["status"] == "ok", "arrival_s"].min()
+    assert 335.0 <= first_ok_s < 335.5
+    proxied = run_shipped("rds-failover", "proxy={}").summary["database"]
+    assert proxied["db_errors"]["unavailable"] == 0
+    assert proxied["borrow_wait_ms"]["max"] == pytest.approx(11_900.0, rel=0.01)
+    assert np.isfinite(proxied["mean_borrows_waiting"])
+
+
+def test_case_d12_borrow_timeout_wait_is_billed():
+    # Case D12: the database is unreachable (a failover at 0 lasting an hour), the
+    # proxy's borrow timeout is 60 s and the function's 900 s: each invocation
+    # fails after exactly 60 s of waiting, and Lambda bills those 60,000 ms.
+    functions = scenario().model_dump(mode="json")["functions"]
+    functions["fn"]["timeout_s"] = 900
+    result = lambdasim.simulate(
+        scenario(
+            functions=functions,
+            proxy={"connection_borrow_timeout": "60s"},
+            events=[{"type": "database_failover", "at": 0, "duration": "1h"}],
+            workload=[{"type": "burst", "function": "fn", "at": 1, "count": 2}],
+        )
+    )
+    inv = result.invocations
+    assert inv["status"].tolist() == ["db_error", "db_error"]
+    assert inv["billed_ms"].tolist() == [60_000, 60_000]
+    assert result.summary["database"]["db_errors"]["borrow_timeout"] == 2
