@@ -289,3 +289,133 @@ def test_case_d12_borrow_timeout_wait_is_billed():
     assert inv["status"].tolist() == ["db_error", "db_error"]
     assert inv["billed_ms"].tolist() == [60_000, 60_000]
     assert result.summary["database"]["db_errors"]["borrow_timeout"] == 2
+
+
+# -- the database with provisioned concurrency, SQS and the bill
+
+
+def test_provisioned_instances_connect_when_initialised():
+    # 4 PC instances on alias live, allocated before the run, each open its
+    # pool of 2 at INIT: 8 connections from t = 0 to the horizon, without
+    # traffic. The one invocation at 10 s runs on a PC instance (no cold start, no
+    # new connection).
+    functions = scenario().functions
+    spec = functions["fn"].model_dump()
+    spec["provisioned_concurrency"] = {"live": 4}
+    result = lambdasim.simulate(
+        scenario(
+            functions={"fn": spec},
+            workload=[{"type": "burst", "function": "fn:live", "at": 10, "count": 1}],
+        )
+    )
+    database = result.summary["database"]
+    assert database["peak_connections"] == 8
+    assert database["mean_connections"] == pytest.approx(8.0)
+    block = result.summary["functions"]["fn:live"]
+    assert (block["provisioned_invocations"], block["cold_starts"]) == (1, 0)
+
+
+def test_provisioned_instance_refused_at_init_reconnects_on_first_invocation():
+    # max_connections 10, pool 2, PC 6: five PC instances connect at INIT, the
+    # sixth is refused and re-initialises when it serves. A burst of 6 at
+    # 10 s takes all six PC instances (whichever order the pool hands them out in);
+    # the refused one's invocation runs its 1 s INIT again (a cold start on PC),
+    # connects at 11 s and is refused again: one db_error.
+    spec = scenario().functions["fn"].model_dump()
+    spec["provisioned_concurrency"] = {"live": 6}
+    spec["init"] = "1s"
+    result = lambdasim.simulate(
+        scenario(
+            functions={"fn": spec},
+            workload=[{"type": "burst", "function": "fn:live", "at": 10, "count": 6}],
+        )
+    )
+    database = result.summary["database"]
+    assert database["peak_connections"] == 10
+    assert database["db_errors"]["too_many_connections"] == 1
+    block = result.summary["functions"]["fn:live"]
+    assert (block["provisioned_invocations"], block["cold_starts"]) == (6, 1)
+
+
+def test_sqs_batches_that_query_the_database_are_delivered():
+    # 20 messages at 0 into a queue; batches of 10 without a window: pollers take
+    # two batches at once. Each batch runs one 0.1 s query (two share 2 vCPUs: both
+    # end at 0.1 s), then the 0.5 s handler: both batches are deleted at 0.6 s.
+    spec = scenario().functions["fn"].model_dump()
+    spec["sqs"] = {"batch_size": 10}
+    result = lambdasim.simulate(
+        scenario(
+            functions={"fn": spec},
+            workload=[
+                {
+                    "type": "burst",
+                    "function": "fn",
+                    "at": 0,
+                    "count": 20,
+                    "invocation_type": "sqs",
+                }
+            ],
+        )
+    )
+    block = result.summary["functions"]["fn"]
+    assert (block["messages_delivered"], block["invocations"]) == (20, 2)
+    assert block["delivery_latency_ms"]["max"] == pytest.approx(600.0)
+    assert result.summary["database"]["queries"] == 2
+
+
+def test_sqs_batch_refused_a_connection_returns_to_the_queue():
+    # max_connections 2, pool 2: the first batch's instance connects, the second's
+    # is refused (db_error, a failed batch): its 10 messages return after the
+    # visibility timeout (60 s), are received again by the first, warm instance and
+    # delivered.
+    spec = scenario().functions["fn"].model_dump()
+    spec["sqs"] = {"batch_size": 10, "visibility_timeout_s": 60}
+    database = scenario().database.model_dump()
+    database["max_connections"] = 2
+    result = lambdasim.simulate(
+        scenario(
+            functions={"fn": spec},
+            database=database,
+            workload=[
+                {
+                    "type": "burst",
+                    "function": "fn",
+                    "at": 0,
+                    "count": 20,
+                    "invocation_type": "sqs",
+                }
+            ],
+        )
+    )
+    block = result.summary["functions"]["fn"]
+    assert block["db_errors"] == 1
+    assert block["messages_delivered"] == 20
+    assert block["message_receives"] == 30
+    assert block["delivery_latency_ms"]["max"] == pytest.approx(60_600.0)
+
+
+def test_proxy_charge_is_in_the_bill_shared_by_database_users():
+    # db.t3.micro has 2 vCPUs: $0.015 x 2 per hour for the 200 s horizon. Two
+    # functions use the database with 8 and 2 invocations: 80 % and 20 % of the
+    # charge; a third without a database pays none. The month projects it x 730 h.
+    functions = scenario().functions
+    fn = functions["fn"].model_dump()
+    plain = {**fn, "database": None}
+    result = lambdasim.simulate(
+        scenario(
+            proxy={},
+            functions={"a": fn, "b": fn, "c": plain},
+            workload=[
+                {"type": "burst", "function": "a", "at": 0, "count": 8},
+                {"type": "burst", "function": "b", "at": 0, "count": 2},
+                {"type": "burst", "function": "c", "at": 0, "count": 5},
+            ],
+        )
+    )
+    charge = 2 * 0.015 * 200 / 3600
+    blocks = result.summary["functions"]
+    assert blocks["a"]["cost_usd"]["proxy"] == pytest.approx(0.8 * charge)
+    assert blocks["b"]["cost_usd"]["proxy"] == pytest.approx(0.2 * charge)
+    assert blocks["c"]["cost_usd"]["proxy"] == 0.0
+    assert result.summary["total"]["cost_usd"]["proxy"] == pytest.approx(charge)
+    assert result.summary["database"]["proxy_cost_usd"] == pytest.approx(charge)

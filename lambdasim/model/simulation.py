@@ -156,6 +156,8 @@ class Simulation:
         self._database_info = _database_info(database, proxy)
         # Asynchronous events whose database invocation is still running, by row.
         self._async_pending: dict[int, _AsyncEvent] = {}
+        # Callers told of a database invocation's end (`on_end`), by row.
+        self._end_callbacks: dict[int, Callable[[int], None]] = {}
         self._provisioned = [
             ProvisionedConcurrency(
                 self,
@@ -496,6 +498,18 @@ class Simulation:
             if pending is not None:
                 self._retry_failed_async(pending, status, now)
         self._complete(Call(self._complete, invocation.instance))
+        if self._end_callbacks:
+            callback = self._end_callbacks.pop(row, None)
+            if callback is not None:
+                callback(status)
+
+    def on_end(self, row: int, callback: Callable[[int], None]) -> None:
+        """Call `callback(status)` when the database invocation at `row` ends.
+
+        For callers of `invoke` that got NaN (an SQS poller waiting for its batch);
+        the instance is free again by then.
+        """
+        self._end_callbacks[row] = callback
 
     def _retry_failed_async(
         self, event: _AsyncEvent, status: int, end_s: float

@@ -310,16 +310,26 @@ class EventSourceMapping:
                 self._bucket.tokens += granted
             self._throttled(batch, now)
             return
-        status = statuses[row]
-        if is_refused:
-            outcome = _DOWNSTREAM_THROTTLED
-            if status == _OK:
-                statuses[row] = _ERROR
-        else:
-            outcome = _DELIVERED if status == _OK else _FAILED
         self._held.discard(batch)
         sim.pending_retries += 1  # the run drains until this batch is let go
+        if end_s != end_s:
+            # A handler that queries the database: its end and status come later.
+            sim.on_end(row, lambda status: self._ended(batch, row, status, is_refused))
+            return
+        outcome = self._outcome(row, statuses[row], is_refused)
         self._env.call_at(end_s, self._finish, (batch, outcome))
+
+    def _outcome(self, row: int, status: int, is_refused: bool) -> int:
+        """What became of a batch whose invocation (at `row`) ended `status`."""
+        if is_refused:
+            if status == _OK:
+                self._sim.invocations.columns["status"][row] = _ERROR
+            return _DOWNSTREAM_THROTTLED
+        return _DELIVERED if status == _OK else _FAILED
+
+    def _ended(self, batch: _Batch, row: int, status: int, is_refused: bool) -> None:
+        outcome = self._outcome(row, status, is_refused)
+        self._finish(Call(self._finish, (batch, outcome)))
 
     def _call_downstream(self, calls: int, now: float) -> tuple[int, bool]:
         """Take a token per call; return (tokens taken, whether one was refused)."""
