@@ -208,7 +208,7 @@ def simulate(scenario: schema.Scenario, seed: int | None = None) -> RunResult:
     summary["billing_date"] = scenario.billing_date.isoformat()
     summary["billing"] = run_bill.describe(scenario.horizon)
     if "database" in summary:
-        summary["database"]["proxy_cost_usd"] = float(run_bill.breakdown["proxy"][-1])
+        _database_costs(summary["database"], scenario, run_bill)
     return RunResult(scenario=scenario, seed=seed, records=records, summary=summary)
 
 
@@ -754,6 +754,19 @@ def bill(
     for name in BILLING_COLUMNS:
         inv[name] = run_bill.columns[name]
     return run_bill
+
+
+def _database_costs(
+    block: dict[str, Any], scenario: schema.Scenario, run_bill: billing.RunBill
+) -> None:
+    """Add the proxy's charge (from the bill) and the database's, if priced."""
+    block["proxy_cost_usd"] = float(run_bill.breakdown["proxy"][-1])
+    price = scenario.database.usd_per_hour if scenario.database is not None else None
+    hours = scenario.horizon / 3600.0
+    block["database_cost_usd"] = None if price is None else price * hours
+    block["database_monthly_usd"] = (
+        None if price is None else price * billing.MONTH_S / 3600.0
+    )
 
 
 def _proxy_usd(

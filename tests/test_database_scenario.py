@@ -419,3 +419,19 @@ def test_proxy_charge_is_in_the_bill_shared_by_database_users():
     assert blocks["c"]["cost_usd"]["proxy"] == 0.0
     assert result.summary["total"]["cost_usd"]["proxy"] == pytest.approx(charge)
     assert result.summary["database"]["proxy_cost_usd"] == pytest.approx(charge)
+
+
+def test_database_priced_by_the_scenario():
+    # $0.018 an hour: 200 s is 0.018 x 200 / 3600 = $0.001; a 730-hour month $13.14.
+    # Unpriced, both are null; the instance is never in Lambda's cost_usd.
+    database = scenario().database.model_dump()
+    database["usd_per_hour"] = 0.018
+    priced = lambdasim.simulate(scenario(database=database)).summary
+    assert priced["database"]["database_cost_usd"] == pytest.approx(0.001)
+    assert priced["database"]["database_monthly_usd"] == pytest.approx(13.14)
+    plain = lambdasim.simulate(scenario()).summary
+    assert plain["database"]["database_cost_usd"] is None
+    assert priced["total"]["cost_usd"] == plain["total"]["cost_usd"]
+    assert "database instance: $0.0010 for the run, $13.14 a month" in format_summary(
+        priced
+    )

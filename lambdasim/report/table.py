@@ -238,6 +238,11 @@ def _database_lines(database: Mapping[str, Any]) -> list[str]:
             f"connections, {database['peak_pinned_connections']:,} pinned; {waits}; "
             f"cost ${database['proxy_cost_usd']:,.4f}"
         )
+    if database.get("database_cost_usd") is not None:
+        lines.append(
+            f"database instance: ${database['database_cost_usd']:,.4f} for the run, "
+            f"${database['database_monthly_usd']:,.2f} a month"
+        )
     errors = {k: v for k, v in database["db_errors"].items() if v}
     if errors:
         listed = ", ".join(f"{reason} {count:,}" for reason, count in errors.items())

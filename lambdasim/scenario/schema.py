@@ -793,6 +793,9 @@ class DatabaseSpec(_Strict):
             depends on the application; take it from pg_stat_statements or
             Performance Insights). Queries share the vCPUs (processor sharing), so
             past `vcpus` queries in flight each one slows down (Assumption A-52).
+        usd_per_hour: The instance's price per hour, to report what the database
+            costs beside Lambda's bill; lambdasim ships no RDS instance prices
+            (they vary by engine, class, Region and Multi-AZ), so none by default.
     """
 
     engine: Literal["postgres", "mysql"] = "postgres"
@@ -802,6 +805,7 @@ class DatabaseSpec(_Strict):
     reserved_connections: int | None = Field(default=None, ge=0)
     vcpus: float | None = Field(default=None, gt=0, le=256)
     query_time: DistributionField
+    usd_per_hour: float | None = Field(default=None, ge=0.0)
 
     @field_validator("instance_class")
     @classmethod
