@@ -51,6 +51,8 @@ def parse_duration_s(value: object) -> float:
         seconds = float(value)
     elif isinstance(value, str):
         match = _DURATION.match(value)
+        if match is None and _DURATION.match(value.strip().removeprefix("-")):
+            raise ValueError(f"{value!r} is negative; expected a time >= 0")
         if match is None:
             raise ValueError(f"{value!r} is not a duration; expected {DURATION_HINT}")
         number, unit = match.groups()
@@ -62,7 +64,9 @@ def parse_duration_s(value: object) -> float:
         seconds = float(number) * SECONDS_PER_UNIT[unit]
     else:
         raise ValueError(f"{value!r} is not a duration; expected {DURATION_HINT}")
-    if not math.isfinite(seconds) or seconds < 0:
+    if seconds < 0:
+        raise ValueError(f"{value!r} is negative; expected a time >= 0")
+    if not math.isfinite(seconds):
         raise ValueError(f"{value!r} is not a duration; expected {DURATION_HINT}")
     return seconds
 

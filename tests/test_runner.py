@@ -402,6 +402,19 @@ def test_source_with_empty_qualifier_is_a_scenario_error():
         scenario(workload=[{"type": "burst", "function": "fn:", "at": 1, "count": 1}])
 
 
+def test_a_qualifier_listed_twice_is_a_scenario_error():
+    message = "'live' is listed more than once"
+    with pytest.raises(lambdasim.ScenarioError, match=message):
+        scenario(fn_qualifiers=["live", "blue", "live"])
+
+
+@pytest.mark.parametrize("duration", ["-5ms", -0.5, " -2 s"])
+def test_a_negative_time_is_called_negative(duration):
+    message = "is negative; expected a time >= 0"
+    with pytest.raises(lambdasim.ScenarioError, match=message):
+        scenario(fn_duration=duration)
+
+
 def test_provisioned_concurrency_bill_allocated_executing_and_init():
     # PC 1 on `live`, 1,024 MB (1 GB), for the whole 1-hour run (12 blocks of 5 min):
     # allocated 1 GB x 3,600 s x $0.0000041667 = $0.01500012. One invocation of

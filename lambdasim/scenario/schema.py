@@ -531,6 +531,17 @@ class FunctionSpec(_FunctionSettings):
     # How its handler uses the scenario's database (None: it does not).
     database: DatabaseUsageSpec | None = None
 
+    @field_validator("qualifiers")
+    @classmethod
+    def _unique_qualifiers(cls, qualifiers: list[str]) -> list[str]:
+        repeated = sorted({q for q in qualifiers if qualifiers.count(q) > 1})
+        if repeated:
+            raise ValueError(
+                f"qualifier {', '.join(map(repr, repeated))} is listed more than once; "
+                "list each alias or version once"
+            )
+        return qualifiers
+
     @field_validator("provisioned_concurrency", mode="before")
     @classmethod
     def _drop_cleared(cls, value: Any) -> Any:
