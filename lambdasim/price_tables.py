@@ -24,6 +24,7 @@ Format version 2 (version 1 had only requests and duration)::
     free_tier: {requests_per_month, gb_s_per_month, source}
     rds_proxy: {usd_per_vcpu_hour, minimum_vcpus, usd_per_acu_hour, minimum_acus,
                 source}                                       (optional)
+    aurora_serverless_v2: {usd_per_acu_hour, sku, source}     (optional)
 
 An optional price that a run needs but the table lacks is an error at pricing time
 naming the table and the key (`ArchitecturePrices.rate`).
@@ -216,6 +217,21 @@ class RdsProxyPrices:
 
 
 @dataclass(frozen=True)
+class AuroraServerlessPrices:
+    """Aurora Serverless v2 capacity price.
+
+    Attributes:
+        usd_per_acu_hour: Price per ACU-hour (Aurora Standard storage option).
+        sku: Its AWS Price List SKU.
+        source: Where it is documented.
+    """
+
+    usd_per_acu_hour: float
+    sku: str
+    source: str
+
+
+@dataclass(frozen=True)
 class PriceTable:
     """Lambda prices of one region.
 
@@ -226,6 +242,7 @@ class PriceTable:
         architectures: Prices per architecture.
         free_tier: The monthly free tier.
         rds_proxy: RDS Proxy prices, or None if the table has none.
+        aurora_serverless_v2: Aurora Serverless v2 capacity price, or None.
         where: The file the table was read from (for messages).
     """
 
@@ -235,6 +252,7 @@ class PriceTable:
     architectures: tuple[ArchitecturePrices, ...]
     free_tier: FreeTier
     rds_proxy: RdsProxyPrices | None = None
+    aurora_serverless_v2: AuroraServerlessPrices | None = None
     where: str = ""
 
     def for_architecture(self, architecture: Architecture | str) -> ArchitecturePrices:
@@ -345,6 +363,10 @@ def parse_price_table(data: Any, where: str) -> PriceTable:
     free_tier = _free_tier(reader, table.get("free_tier"))
     proxy = table.get("rds_proxy")
     rds_proxy = _rds_proxy(reader, proxy) if proxy is not None else None
+    aurora = table.get("aurora_serverless_v2")
+    aurora_serverless_v2 = (
+        _aurora_serverless(reader, aurora) if aurora is not None else None
+    )
     strings = {key: reader.text(table, key, "") for key in ("region", "currency")}
     source = reader.text(table, "source", "")
     if reader.problems or free_tier is None:
@@ -359,6 +381,7 @@ def parse_price_table(data: Any, where: str) -> PriceTable:
         ),
         free_tier=free_tier,
         rds_proxy=rds_proxy,
+        aurora_serverless_v2=aurora_serverless_v2,
         where=where,
     )
 
@@ -371,7 +394,7 @@ _TOP_KEYS = (
     "architectures",
     "free_tier",
 )
-_TOP_OPTIONAL = ("rds_proxy",)
+_TOP_OPTIONAL = ("rds_proxy", "aurora_serverless_v2")
 _PRICED_KEYS = ("sku", "effective")
 
 
@@ -504,6 +527,14 @@ def _rds_proxy(reader: _Reader, data: Any) -> RdsProxyPrices | None:
     if vcpu is None or min_vcpus is None or min_acus is None:
         return None
     return RdsProxyPrices(vcpu, min_vcpus, acu, min_acus, source)
+
+
+def _aurora_serverless(reader: _Reader, data: Any) -> AuroraServerlessPrices | None:
+    path = "aurora_serverless_v2"
+    entry = reader.mapping(data, path, ("usd_per_acu_hour", "sku", "source"), ())
+    rate = reader.number(entry, "usd_per_acu_hour", path)
+    sku, source = reader.text(entry, "sku", path), reader.text(entry, "source", path)
+    return AuroraServerlessPrices(rate, sku, source) if rate is not None else None
 
 
 class _Reader:

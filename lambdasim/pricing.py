@@ -67,6 +67,7 @@ __all__ = [
     "provisioned_allocated_usd",
     "provisioned_executing_usd",
     "provisioned_init_usd",
+    "aurora_serverless_usd",
     "rds_proxy_usd",
     "snapstart_cache_usd",
     "snapstart_restore_usd",
@@ -525,6 +526,23 @@ def rds_proxy_usd(
     billed = np.maximum(np.asarray(capacity, dtype=np.float64), minimum)
     usd = billed * np.asarray(hours, dtype=np.float64) * rate
     return np.asarray(usd, dtype=np.float64)
+
+
+def aurora_serverless_usd(acu_hours: float, prices: PriceTable) -> float:
+    """Return the capacity charge of an Aurora Serverless v2 writer.
+
+    $0.12 per ACU-hour in us-east-1 with Aurora Standard storage (AWS Price List
+    SKU AVKW7ZJP8D72HNQC); storage and I/O are not priced.
+
+    Raises:
+        ScenarioError: If the table has no Aurora Serverless v2 price.
+    """
+    if prices.aurora_serverless_v2 is None:
+        raise ScenarioError(
+            f"{prices.where or prices.region}: aurora_serverless_v2 is missing; add "
+            "its usd_per_acu_hour to the table to price Aurora Serverless v2"
+        )
+    return acu_hours * prices.aurora_serverless_v2.usd_per_acu_hour
 
 
 def _proxy_prices(prices: PriceTable) -> RdsProxyPrices:

@@ -51,7 +51,12 @@ from lambdasim.model.database import (
     DatabaseUsage,
     Failover,
 )
-from lambdasim.model.db_classes import default_max_connections, instance_class
+from lambdasim.model.db_classes import (
+    VCPUS_PER_ACU,
+    default_max_connections,
+    instance_class,
+    serverless_v2_max_connections,
+)
 from lambdasim.model.proxy import ProxyConfig
 from lambdasim.model.sqs import (
     CURRENT_POLLER_SCALING,
@@ -60,6 +65,7 @@ from lambdasim.model.sqs import (
     EventSourceConfig,
 )
 from lambdasim.randomness import Purpose, stream
+from lambdasim.report.database import serverless_acu
 from lambdasim.report.summary import summarise
 from lambdasim.report.timeseries import timeseries
 from lambdasim.results import (
@@ -208,7 +214,7 @@ def simulate(scenario: schema.Scenario, seed: int | None = None) -> RunResult:
     summary["billing_date"] = scenario.billing_date.isoformat()
     summary["billing"] = run_bill.describe(scenario.horizon)
     if "database" in summary:
-        _database_costs(summary["database"], scenario, run_bill)
+        _database_costs(summary["database"], records, scenario, run_bill)
     return RunResult(scenario=scenario, seed=seed, records=records, summary=summary)
 
 
@@ -559,7 +565,16 @@ def _database_config(scenario: schema.Scenario) -> DatabaseConfig | None:
     spec = scenario.database
     if spec is None:
         return None
-    cls = instance_class(spec.instance_class)
+    if spec.is_serverless:
+        assert spec.max_acu is not None  # checked by the schema
+        formula = serverless_v2_max_connections(
+            spec.engine, spec.capacity_min_acu, spec.max_acu
+        )
+        default_vcpus = spec.max_acu * VCPUS_PER_ACU
+    else:
+        cls = instance_class(spec.class_name)
+        formula = default_max_connections(spec.engine, spec.service, cls)
+        default_vcpus = float(cls.vcpus)
     failovers = tuple(
         Failover(at_s=event.at, duration_s=event.duration)
         for event in sorted(scenario.events, key=lambda event: event.at)
@@ -567,16 +582,14 @@ def _database_config(scenario: schema.Scenario) -> DatabaseConfig | None:
     )
     return DatabaseConfig(
         max_connections=(
-            spec.max_connections
-            if spec.max_connections is not None
-            else default_max_connections(spec.engine, spec.service, cls)
+            spec.max_connections if spec.max_connections is not None else formula
         ),
         reserved_connections=(
             spec.reserved_connections
             if spec.reserved_connections is not None
             else _RESERVED_CONNECTIONS[spec.engine]
         ),
-        vcpus=spec.vcpus if spec.vcpus is not None else float(cls.vcpus),
+        vcpus=spec.vcpus if spec.vcpus is not None else default_vcpus,
         query_time=spec.query_time.sampler(),
         failovers=failovers,
     )
@@ -757,15 +770,38 @@ def bill(
 
 
 def _database_costs(
-    block: dict[str, Any], scenario: schema.Scenario, run_bill: billing.RunBill
+    block: dict[str, Any],
+    records: RunRecords,
+    scenario: schema.Scenario,
+    run_bill: billing.RunBill,
 ) -> None:
-    """Add the proxy's charge (from the bill) and the database's, if priced."""
-    block["proxy_cost_usd"] = float(run_bill.breakdown["proxy"][-1])
-    price = scenario.database.usd_per_hour if scenario.database is not None else None
+    """Add the proxy's charge (from the bill), the capacity and the database's cost.
+
+    A provisioned instance costs what the scenario says (`usd_per_hour`, if any);
+    Aurora Serverless v2 its ACU-hours at the price table's rate.
+    """
+    spec = scenario.database
+    assert spec is not None  # a run with a database block
+    proxy_usd = float(run_bill.breakdown["proxy"][-1])
+    unpriced = _proxy_unpriced(scenario, _price_table(scenario))
+    block["proxy_cost_usd"] = None if unpriced else proxy_usd
+    block["serverless_acu"] = None
     hours = scenario.horizon / 3600.0
-    block["database_cost_usd"] = None if price is None else price * hours
+    cost = None if spec.usd_per_hour is None else spec.usd_per_hour * hours
+    if spec.is_serverless:
+        acu, widths = _serverless_acu(records, spec)
+        acu_hours = float(np.dot(acu, widths)) / 3600.0
+        block["serverless_acu"] = {
+            "min": spec.capacity_min_acu,
+            "max": spec.max_acu,
+            "mean": acu_hours / hours if hours > 0 else 0.0,
+            "peak": float(acu.max()) if acu.size else spec.capacity_min_acu,
+            "acu_hours": acu_hours,
+        }
+        cost = pricing.aurora_serverless_usd(acu_hours, _price_table(scenario))
+    block["database_cost_usd"] = cost
     block["database_monthly_usd"] = (
-        None if price is None else price * billing.MONTH_S / 3600.0
+        None if cost is None or hours <= 0 else cost * billing.MONTH_S / 3600.0 / hours
     )
 
 
@@ -782,14 +818,31 @@ def _proxy_usd(
     qualifiers) with a `database` usage in proportion to their invocations that ran,
     equally if none ran.
     """
-    if scenario.proxy is None or scenario.database is None:
+    spec = scenario.database
+    if scenario.proxy is None or spec is None:
         return None
-    vcpus = instance_class(scenario.database.instance_class).vcpus
-    total = float(
-        pricing.rds_proxy_usd(
-            vcpus, records.horizon_s / 3600.0, pricing.ProxyTarget.VCPU, prices
+    if spec.is_serverless:
+        # Per ACU-hour of the capacity at each second, at least the minimum ACUs.
+        if _proxy_unpriced(scenario, prices):
+            logger.warning(
+                "RDS Proxy in front of Aurora Serverless v2 is not priced: the price "
+                "table's rds_proxy.usd_per_acu_hour is null (AWS's per-ACU rate is "
+                "unverified); set it in a price table of your own (billing.price_table)"
+            )
+            return None
+        acu, widths = _serverless_acu(records, spec)
+        total = float(
+            pricing.rds_proxy_usd(
+                acu, widths / 3600.0, pricing.ProxyTarget.ACU, prices
+            ).sum()
         )
-    )
+    else:
+        vcpus = instance_class(spec.class_name).vcpus
+        total = float(
+            pricing.rds_proxy_usd(
+                vcpus, records.horizon_s / 3600.0, pricing.ProxyTarget.VCPU, prices
+            )
+        )
     users = np.array([f.spec.database is not None for f in functions])
     inv = records.invocations
     ran = has_run(inv["status"])
@@ -800,6 +853,24 @@ def _proxy_usd(
     if weights.sum() == 0.0:
         weights = users.astype(np.float64)
     return np.asarray(total * weights / weights.sum(), dtype=np.float64)
+
+
+def _proxy_unpriced(scenario: schema.Scenario, prices: pricing.PriceTable) -> bool:
+    """Whether the proxy is unpriced (Serverless v2 and no per-ACU rate)."""
+    spec = scenario.database
+    return (
+        scenario.proxy is not None
+        and spec is not None
+        and spec.is_serverless
+        and (prices.rds_proxy is None or prices.rds_proxy.usd_per_acu_hour is None)
+    )
+
+
+def _serverless_acu(
+    records: RunRecords, spec: schema.DatabaseSpec
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    assert spec.max_acu is not None  # checked by the schema for serverless
+    return serverless_acu(records, spec.capacity_min_acu, spec.max_acu, VCPUS_PER_ACU)
 
 
 def _provisioned_usage(records: RunRecords) -> billing.ProvisionedUsage | None:

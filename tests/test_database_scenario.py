@@ -6,6 +6,7 @@ Expected numbers are worked out here from the engines' documented formulas
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -435,3 +436,89 @@ def test_database_priced_by_the_scenario():
     assert "database instance: $0.0010 for the run, $13.14 a month" in format_summary(
         priced
     )
+
+
+# -- Aurora Serverless v2
+
+
+def serverless(**changes):
+    database = {
+        "engine": "postgres",
+        "service": "aurora-serverless-v2",
+        "max_acu": 16,
+        "query_time": "1s",
+    }
+    database.update(changes)
+    return database
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"instance_class": "db.r6g.large"}, "remove instance_class"),
+        ({"max_acu": None}, "needs max_acu"),
+        ({"min_acu": 8, "max_acu": 4}, r"min_acu \(8\) is above max_acu \(4\)"),
+        ({"max_acu": 2.25}, "2.25 ACU is not a multiple of 0.5"),
+        ({"usd_per_hour": 0.5}, "priced per ACU-hour"),
+        ({"service": "rds", "min_acu": 1}, "min_acu and max_acu are for service"),
+    ],
+)
+def test_serverless_v2_mistakes_are_scenario_errors(changes, message):
+    database = {k: v for k, v in serverless(**changes).items() if v is not None}
+    with pytest.raises(ScenarioError, match=message):
+        scenario(database=database)
+
+
+def test_serverless_v2_max_connections_from_the_maximum_capacity():
+    # The Aurora PostgreSQL formula on max_acu x 2 GiB: 8 ACU is 16 GiB, of which
+    # A-51 leaves 0.97 x 16 - 0.2 = 15.32 GiB = 16,449,724,743 bytes; / 9,531,392 is
+    # 1,725. With the default 0.5 ACU minimum, PostgreSQL caps it at 2,000 (64 ACU
+    # would give 5,000). Queries run on 0.25 vCPU per ACU of the maximum (A-62).
+    config = _database_config(scenario(database=serverless(min_acu=1, max_acu=8)))
+    assert (config.max_connections, config.vcpus) == (1725, 2.0)
+    config = _database_config(scenario(database=serverless(max_acu=64)))
+    assert (config.max_connections, config.vcpus) == (2000, 16.0)
+
+
+def test_serverless_v2_capacity_and_cost_hand_worked():
+    # One invocation at 10 s runs one 1 s query (no INIT, no overhead): one query in
+    # flight over [10, 11) needs 1 / 0.25 = 4 ACU (A-63); the other 99 s of the
+    # 100 s run sit at the 0.5 ACU minimum. ACU-seconds 99 x 0.5 + 4 = 53.5: 53.5 /
+    # 3600 ACU-hours at $0.12. The month projects the run x 730 h / 100 s.
+    result = lambdasim.simulate(
+        scenario(
+            horizon=100,
+            database=serverless(),
+            workload=[{"type": "burst", "function": "fn", "at": 10, "count": 1}],
+        )
+    )
+    database = result.summary["database"]
+    acu = database["serverless_acu"]
+    assert acu == pytest.approx(
+        {"min": 0.5, "max": 16.0, "mean": 0.535, "peak": 4.0, "acu_hours": 53.5 / 3600}
+    )
+    assert database["database_cost_usd"] == pytest.approx(0.12 * 53.5 / 3600)
+    assert database["database_monthly_usd"] == pytest.approx(
+        0.12 * 53.5 / 3600 * 730 * 3600 / 100
+    )
+
+
+def test_serverless_v2_proxy_priced_per_acu_with_its_minimum(tmp_path, caplog):
+    # The shipped table has no per-ACU proxy rate (unverified): not priced, said so.
+    # With a rate of $0.01 per ACU-hour in one's own table, the 8 ACU minimum holds
+    # every second (the capacity peaks at 4): 100 s x 8 ACU = 800 ACU-s.
+    burst = [{"type": "burst", "function": "fn", "at": 10, "count": 1}]
+    base = dict(horizon=100, database=serverless(), proxy={}, workload=burst)
+    unpriced = lambdasim.simulate(scenario(**base)).summary
+    assert unpriced["database"]["proxy_cost_usd"] is None
+    assert unpriced["total"]["cost_usd"]["proxy"] == 0.0
+    assert "usd_per_acu_hour is null" in caplog.text
+    table = json.loads((REPO_ROOT / "lambdasim/prices/us-east-1.json").read_text())
+    table["rds_proxy"]["usd_per_acu_hour"] = 0.01
+    own = tmp_path / "prices.json"
+    own.write_text(json.dumps(table))
+    priced = lambdasim.simulate(
+        scenario(**base, billing={"price_table": str(own)})
+    ).summary
+    assert priced["database"]["proxy_cost_usd"] == pytest.approx(0.01 * 800 / 3600)
+    assert priced["total"]["cost_usd"]["proxy"] == pytest.approx(0.01 * 800 / 3600)

@@ -163,12 +163,12 @@ BAD_INPUT = [
     ),
     pytest.param(
         {"kind": "exponential", "mean": "-2s"},
-        "'-2s' is not a duration; expected a number of seconds",
+        "'-2s' is negative; expected a time >= 0",
         id="negative-time",
     ),
     pytest.param(
         {"kind": "constant", "value": -1},
-        "-1 is not a duration",
+        "-1 is negative; expected a time >= 0",
         id="negative-number",
     ),
     pytest.param(

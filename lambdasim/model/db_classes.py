@@ -116,3 +116,47 @@ def default_max_connections(engine: str, service: str, cls: InstanceClass) -> in
     small = math.floor(math.log2(memory / 805306368)) * 45
     large = math.floor(math.log2(memory / 8187281418)) * 1000
     return max(small, large, 1)
+
+
+# Aurora Serverless v2 (aws-lambda-facts.md section 5 and 7): capacity in ACUs of
+# about 2 GiB each, in steps of 0.5 ACU; `max_connections` follows the maximum.
+ACU_GIB = 2.0
+ACU_STEP = 0.5
+MAX_ACU = 256.0
+# Assumption A-62: the CPU that comes with an ACU, taken as the memory-optimised
+# classes' ratio (db.r6g.large: 2 vCPUs, 16 GiB = 8 ACU of memory): 0.25 vCPU.
+VCPUS_PER_ACU = 0.25
+# With a minimum of 0.5 ACU, Aurora PostgreSQL caps max_connections at 2,000.
+_PG_HALF_ACU_CAP = 2000
+
+
+def serverless_v2_class(max_acu: float) -> InstanceClass:
+    """The instance class an Aurora Serverless v2 writer at `max_acu` amounts to.
+
+    >>> serverless_v2_class(16)
+    InstanceClass(name='aurora-serverless-v2 16 ACU', vcpus=4, memory_gib=32.0)
+    """
+    return InstanceClass(
+        f"aurora-serverless-v2 {max_acu:g} ACU",
+        math.ceil(max_acu * VCPUS_PER_ACU),
+        max_acu * ACU_GIB,
+    )
+
+
+def serverless_v2_max_connections(engine: str, min_acu: float, max_acu: float) -> int:
+    """Return the default `max_connections` of Aurora Serverless v2.
+
+    The Aurora formula on the memory of the maximum capacity (static until reboot);
+    on PostgreSQL with a 0.5 ACU minimum, at most 2,000.
+
+    >>> serverless_v2_max_connections("postgres", 0.5, 64)
+    2000
+    >>> serverless_v2_max_connections("postgres", 1, 64)
+    5000
+    >>> serverless_v2_max_connections("mysql", 0.5, 16)
+    2000
+    """
+    found = default_max_connections(engine, "aurora", serverless_v2_class(max_acu))
+    if engine == "postgres" and min_acu <= ACU_STEP:
+        return min(found, _PG_HALF_ACU_CAP)
+    return found

@@ -191,3 +191,29 @@ def _errors_per_step(records: RunRecords, boundaries_s: FloatArray) -> IntArray:
         function[keep] * n_steps + step[keep], minlength=n_functions * n_steps
     ).reshape(n_functions, n_steps)
     return np.vstack([counts.sum(axis=0, keepdims=True), counts]).astype(np.int64)
+
+
+def serverless_acu(
+    records: RunRecords, min_acu: float, max_acu: float, vcpus_per_acu: float
+) -> tuple[FloatArray, FloatArray]:
+    """Return the Aurora Serverless v2 capacity of each second of the run, in ACU.
+
+    Returns:
+        The capacity of each second, and each second's length (the last one may be
+        shorter).
+
+    Assumption A-63: each second the writer runs at the capacity its queries need,
+    their mean number in flight over that second on `vcpus_per_acu` vCPUs per ACU,
+    rounded up to a step of 0.5 ACU, within `[min_acu, max_acu]`.
+    """
+    horizon_s = float(records.horizon_s)
+    boundaries = np.append(np.arange(0.0, horizon_s, 1.0), horizon_s)
+    queries = records.database.get("queries", {})
+    start = np.asarray(queries.get("start_s", np.zeros(0)), dtype=np.float64)
+    end = np.asarray(queries.get("end_s", np.zeros(0)), dtype=np.float64)
+    busy = time_in_steps(
+        start, end, np.zeros(start.shape[0], dtype=np.int64), 1, boundaries
+    )[0]
+    widths = np.diff(boundaries)
+    needed = np.ceil(busy / widths / vcpus_per_acu / 0.5 - 1e-9) * 0.5
+    return np.clip(needed, min_acu, max_acu), widths

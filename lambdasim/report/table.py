@@ -236,7 +236,18 @@ def _database_lines(database: Mapping[str, Any]) -> list[str]:
         lines.append(
             f"proxy: peak {database['peak_client_connections']:,} client "
             f"connections, {database['peak_pinned_connections']:,} pinned; {waits}; "
-            f"cost ${database['proxy_cost_usd']:,.4f}"
+            + (
+                f"cost ${database['proxy_cost_usd']:,.4f}"
+                if database["proxy_cost_usd"] is not None
+                else "cost not priced (no per-ACU rate in the price table)"
+            )
+        )
+    acu = database.get("serverless_acu")
+    if acu is not None:
+        lines.append(
+            f"Aurora Serverless v2: mean {acu['mean']:,.2f} ACU, peak {acu['peak']:g} "
+            f"(min {acu['min']:g}, max {acu['max']:g}), {acu['acu_hours']:,.3f} "
+            "ACU-hours"
         )
     if database.get("database_cost_usd") is not None:
         lines.append(

@@ -33,7 +33,7 @@ from lambdasim.distributions import (
 from lambdasim.errors import ScenarioError
 from lambdasim.init_presets import find_init_preset
 from lambdasim.model.config import DispatchPolicy
-from lambdasim.model.db_classes import instance_class
+from lambdasim.model.db_classes import ACU_STEP, MAX_ACU, instance_class
 from lambdasim.pricing import (
     Architecture,
     PackageType,
@@ -792,10 +792,14 @@ class DatabaseSpec(_Strict):
 
     Attributes:
         engine: ``postgres`` or ``mysql``.
-        service: ``rds`` or ``aurora``.
-        instance_class: e.g. ``db.t3.micro``, ``db.r6g.large``: gives the vCPUs and
-            the default `max_connections` (the engine's formula on the class's
-            memory).
+        service: ``rds``, ``aurora`` or ``aurora-serverless-v2``.
+        instance_class: e.g. ``db.t3.micro`` (the default), ``db.r6g.large``: gives
+            the vCPUs and the default `max_connections` (the engine's formula on
+            the class's memory). Not for Aurora Serverless v2.
+        min_acu: Aurora Serverless v2 minimum capacity (0.5 to 256 ACU, in steps
+            of 0.5; default 0.5).
+        max_acu: Aurora Serverless v2 maximum capacity (1 to 256 ACU, in steps of
+            0.5; required): gives `max_connections` and the vCPUs.
         max_connections: Set explicitly instead of the engine's default.
         reserved_connections: Slots applications cannot use; defaults to
             PostgreSQL's `superuser_reserved_connections` (3), 0 for MySQL.
@@ -810,8 +814,10 @@ class DatabaseSpec(_Strict):
     """
 
     engine: Literal["postgres", "mysql"] = "postgres"
-    service: Literal["rds", "aurora"] = "rds"
-    instance_class: str = "db.t3.micro"
+    service: Literal["rds", "aurora", "aurora-serverless-v2"] = "rds"
+    instance_class: str | None = None
+    min_acu: float | None = Field(default=None, ge=ACU_STEP, le=MAX_ACU)
+    max_acu: float | None = Field(default=None, ge=1.0, le=MAX_ACU)
     max_connections: int | None = Field(default=None, ge=1, le=262143)
     reserved_connections: int | None = Field(default=None, ge=0)
     vcpus: float | None = Field(default=None, gt=0, le=256)
@@ -820,9 +826,67 @@ class DatabaseSpec(_Strict):
 
     @field_validator("instance_class")
     @classmethod
-    def _known_class(cls, name: str) -> str:
-        instance_class(name)  # raises ValueError with the classes it knows
+    def _known_class(cls, name: str | None) -> str | None:
+        if name is not None:
+            instance_class(name)  # raises ValueError with the classes it knows
         return name
+
+    @field_validator("min_acu", "max_acu")
+    @classmethod
+    def _in_steps(cls, acu: float | None) -> float | None:
+        if acu is not None and not float(acu / ACU_STEP).is_integer():
+            raise ValueError(
+                f"{acu:g} ACU is not a multiple of {ACU_STEP:g}; Aurora Serverless v2 "
+                "capacity moves in steps of 0.5 ACU"
+            )
+        return acu
+
+    @model_validator(mode="after")
+    def _sized_once(self) -> DatabaseSpec:
+        if not self.is_serverless:
+            if self.min_acu is not None or self.max_acu is not None:
+                raise ValueError(
+                    f"min_acu and max_acu are for service: aurora-serverless-v2; a "
+                    f"{self.service} database's size is its instance_class"
+                )
+            return self
+        if self.instance_class is not None:
+            raise ValueError(
+                f"instance_class {self.instance_class!r} is set on an "
+                "aurora-serverless-v2 database, whose size is min_acu to max_acu; "
+                "remove instance_class, or use service: aurora"
+            )
+        if self.max_acu is None:
+            raise ValueError(
+                "an aurora-serverless-v2 database needs max_acu (1 to 256 ACU, in "
+                "steps of 0.5)"
+            )
+        if self.capacity_min_acu > self.max_acu:
+            raise ValueError(
+                f"min_acu ({self.capacity_min_acu:g}) is above max_acu "
+                f"({self.max_acu:g})"
+            )
+        if self.usd_per_hour is not None:
+            raise ValueError(
+                "usd_per_hour is set on an aurora-serverless-v2 database, which is "
+                "priced per ACU-hour from the price table; remove usd_per_hour"
+            )
+        return self
+
+    @property
+    def is_serverless(self) -> bool:
+        """Whether this is an Aurora Serverless v2 writer."""
+        return self.service == "aurora-serverless-v2"
+
+    @property
+    def class_name(self) -> str:
+        """The instance class of a provisioned instance (``db.t3.micro`` if unset)."""
+        return self.instance_class or "db.t3.micro"
+
+    @property
+    def capacity_min_acu(self) -> float:
+        """Aurora Serverless v2 minimum capacity (0.5 ACU if unset)."""
+        return self.min_acu if self.min_acu is not None else ACU_STEP
 
 
 class ProxySpec(_Strict):
