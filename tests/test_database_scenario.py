@@ -522,3 +522,35 @@ def test_serverless_v2_proxy_priced_per_acu_with_its_minimum(tmp_path, caplog):
     ).summary
     assert priced["database"]["proxy_cost_usd"] == pytest.approx(0.01 * 800 / 3600)
     assert priced["total"]["cost_usd"]["proxy"] == pytest.approx(0.01 * 800 / 3600)
+
+
+def test_case_d10_provisioned_100_against_50_connections():
+    # Case D10: PC 100 on an alias, one connection per environment, PostgreSQL
+    # limited to 50. The PC environments connect at INIT, before traffic: 50 hold
+    # the 50 slots, 50 are refused. A launch burst of 100 takes all 100 PC
+    # environments; the 50 without a connection run INIT again (1 s), are refused
+    # again and fail: 50 db_errors. Through a proxy capped at 50 nobody fails: 100
+    # client connections share 50 pooled ones and the excess waits its turn.
+    spec = scenario().functions["fn"].model_dump()
+    spec.update(provisioned_concurrency={"launch": 100}, init="1s")
+    spec["database"] = {"pool_size": 1}
+    database = scenario().database.model_dump()
+    database["max_connections"] = 50
+    launch = [{"type": "burst", "function": "fn:launch", "at": 10, "count": 100}]
+    direct = lambdasim.simulate(
+        scenario(functions={"fn": spec}, database=database, workload=launch)
+    ).summary
+    assert direct["database"]["db_errors"]["too_many_connections"] == 50
+    assert direct["database"]["peak_connections"] == 50
+    proxied = lambdasim.simulate(
+        scenario(
+            functions={"fn": spec},
+            database=database,
+            proxy={"max_connections_percent": 100},
+            workload=launch,
+        )
+    ).summary
+    assert sum(proxied["database"]["db_errors"].values()) == 0
+    assert proxied["database"]["peak_connections"] == 50
+    assert proxied["database"]["peak_client_connections"] == 100
+    assert proxied["database"]["peak_borrows_waiting"] == 50
