@@ -338,6 +338,12 @@ def test_provisioned_instance_refused_at_init_reconnects_on_first_invocation():
     assert (block["provisioned_invocations"], block["cold_starts"]) == (6, 1)
 
 
+# 20 messages sent at 0 to fn's queue.
+SQS_BURST = [
+    {"type": "burst", "function": "fn", "at": 0, "count": 20, "invocation_type": "sqs"}
+]
+
+
 def test_sqs_batches_that_query_the_database_are_delivered():
     # 20 messages at 0 into a queue; batches of 10 without a window: pollers take
     # two batches at once. Each batch runs one 0.1 s query (two share 2 vCPUs: both
@@ -347,15 +353,7 @@ def test_sqs_batches_that_query_the_database_are_delivered():
     result = lambdasim.simulate(
         scenario(
             functions={"fn": spec},
-            workload=[
-                {
-                    "type": "burst",
-                    "function": "fn",
-                    "at": 0,
-                    "count": 20,
-                    "invocation_type": "sqs",
-                }
-            ],
+            workload=SQS_BURST,
         )
     )
     block = result.summary["functions"]["fn"]
@@ -377,15 +375,7 @@ def test_sqs_batch_refused_a_connection_returns_to_the_queue():
         scenario(
             functions={"fn": spec},
             database=database,
-            workload=[
-                {
-                    "type": "burst",
-                    "function": "fn",
-                    "at": 0,
-                    "count": 20,
-                    "invocation_type": "sqs",
-                }
-            ],
+            workload=SQS_BURST,
         )
     )
     block = result.summary["functions"]["fn"]
