@@ -276,6 +276,27 @@ def test_sqs_fanout_scenario_runs_through_cli_and_shows_the_dead_letters(
     assert capped_total["messages_delivered"] == 1200
 
 
+@pytest.mark.parametrize(
+    "fix",
+    [
+        ["functions.audit.reserved_concurrency=100"],
+        [
+            "functions.audit.reserved_concurrency=50",
+            "functions.audit.sqs.visibility_timeout_s=30m",
+        ],
+    ],
+)
+def test_case_a2_a_reservation_for_the_fanout_drives_dead_letters_to_zero(fix):
+    # Case A2: raising R drives the DLQ count to 0. 100 environments clear each
+    # hour's 400 audits of about 40 s in under 3 minutes, well inside the 5-minute
+    # visibility timeout; with 50 it takes over 5 minutes, so throttled batches need
+    # the longer timeout AWS advises (6 x the function timeout) to get their turn.
+    result = lambdasim.simulate(load_scenario(SCENARIO, overrides=fix))
+    total = result.summary["total"]
+    assert total["throttles"] > 0
+    assert (total["dlq_messages"], total["messages_delivered"]) == (0, 1200)
+
+
 def test_sqs_fanout_time_series_has_queue_columns(tmp_path):
     result = lambdasim.simulate(load_scenario(SCENARIO, overrides=["horizon=30m"]))
     frame = result.timeseries
