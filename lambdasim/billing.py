@@ -269,7 +269,8 @@ def bill_run(
     arch = np.array(
         [list(Architecture).index(f.architecture) for f in functions], dtype=np.intp
     )
-    columns = _row_charges(rows, functions, arch, prices, factor)
+    is_tiered = pricing.billing_rules_on(billing_date).is_tiered
+    columns = _row_charges(rows, functions, arch, prices, factor, is_tiered)
     per_function = _function_charges(rows, columns, functions, prices, horizon_s)
     allocated, pc_init = _provisioned(
         provisioned, functions, prices, horizon_s, billing_date
@@ -390,8 +391,12 @@ def _row_charges(
     arch: npt.NDArray[np.intp],
     prices: PriceTable,
     factor: float,
+    is_tiered: bool,
 ) -> dict[str, npt.NDArray[Any]]:
-    """Charges of each attempt; on-demand duration at the month's average tier rate."""
+    """Charges of each attempt; on-demand duration at the month's average tier rate.
+
+    Before volume tiers (`BillingRules.is_tiered`), every GB-s at the first tier's.
+    """
     gb_s = pricing.gb_seconds(rows.billed_ms, rows.memory_mb)
     init_gb_s = pricing.gb_seconds(rows.billed_init_ms, rows.memory_mb)
     on_demand = rows.ran & ~rows.is_provisioned
@@ -413,7 +418,10 @@ def _row_charges(
         arch_prices = prices.for_architecture(architecture)
         mine = here & on_demand
         monthly_gb_s = float(gb_s[mine].sum()) * factor
-        rate = _average_rate(monthly_gb_s, arch_prices.duration.tiers)
+        tiers = arch_prices.duration.tiers
+        rate = (
+            _average_rate(monthly_gb_s, tiers) if is_tiered else tiers[0].usd_per_gb_s
+        )
         charges["request_usd"][here & rows.ran] = arch_prices.requests.usd_per_request
         charges["compute_usd"][mine] = (gb_s[mine] - init_gb_s[mine]) * rate
         charges["init_usd"][mine] = init_gb_s[mine] * rate

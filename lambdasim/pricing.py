@@ -95,12 +95,15 @@ class BillingRules:
         is_managed_zip_init_billed: Whether the INIT phase of on-demand zip functions
             on managed runtimes is billed. Other configurations always bill INIT.
         source: Where the rule is documented.
+        is_tiered: Whether on-demand duration is priced by monthly volume tiers;
+            before, every GB-s cost the first tier's price.
     """
 
     effective: datetime.date
     granularity_ms: int
     is_managed_zip_init_billed: bool
     source: str
+    is_tiered: bool = True
 
 
 BILLING_RULES: tuple[BillingRules, ...] = (
@@ -109,12 +112,21 @@ BILLING_RULES: tuple[BillingRules, ...] = (
         granularity_ms=100,
         is_managed_zip_init_billed=False,
         source="REPORT logs before Dec 2020, e.g. 4157.16 ms billed as 4200 ms",
+        is_tiered=False,
     ),
     BillingRules(
         effective=datetime.date(2020, 12, 1),
         granularity_ms=1,
         is_managed_zip_init_billed=False,
         source="AWS News Blog, 1 ms billing granularity (re:Invent, 2020-12-01)",
+        is_tiered=False,
+    ),
+    BillingRules(
+        # Assumption A-64: from the first day of the month they were announced in.
+        effective=datetime.date(2022, 8, 1),
+        granularity_ms=1,
+        is_managed_zip_init_billed=False,
+        source="AWS Compute Blog, 'Introducing tiered pricing for AWS Lambda'",
     ),
     BillingRules(
         effective=datetime.date(2025, 8, 1),

@@ -77,10 +77,9 @@ def warm_run(
         np.zeros(count),
         functions,
         PRICES,
-        billing_date=ON,
         horizon_s=horizon_s,
         options=options,
-        **kwargs,  # type: ignore[arg-type]
+        **{"billing_date": ON, **kwargs},  # type: ignore[arg-type]
     )
 
 
@@ -142,6 +141,32 @@ def test_bill_tier_boundary_crossed_within_a_projected_month() -> None:
         options=BillingOptions(free_tier=False, project_to_month=False),
     )
     assert flat.breakdown["compute"][-1] == pytest.approx(9e6 * X86_TIERS[0])
+
+
+@pytest.mark.parametrize(
+    ("billing_date", "is_tiered"),
+    [
+        (date(2022, 7, 31), False),  # before tiered pricing (2022-08)
+        (date(2022, 8, 1), True),
+    ],
+)
+def test_volume_tiers_apply_from_august_2022(billing_date, is_tiered) -> None:
+    # The same 6.57 B GB-s a month as above; before August 2022 every GB-s cost the
+    # single price of the time, $0.0000166667 (tier 1 today).
+    bill = warm_run(
+        1000,
+        900.0,
+        [fn(memory_mb=10240)],
+        horizon_s=HOUR_S,
+        options=BillingOptions(free_tier=False),
+        billing_date=billing_date,
+    )
+    monthly = (
+        6e9 * X86_TIERS[0] + 0.57e9 * X86_TIERS[1]
+        if is_tiered
+        else 6.57e9 * X86_TIERS[0]
+    )
+    assert bill.breakdown["compute"][-1] == pytest.approx(monthly / 730)
 
 
 # --- AWS pricing page examples ----------------------------------------------------
