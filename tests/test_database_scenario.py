@@ -316,12 +316,11 @@ def test_provisioned_instances_connect_when_initialised():
     assert (block["provisioned_invocations"], block["cold_starts"]) == (1, 0)
 
 
-def test_provisioned_instance_refused_at_init_reconnects_on_first_invocation():
-    # max_connections 10, pool 2, PC 6: five PC instances connect at INIT, the
-    # sixth is refused and re-initialises when it serves. A burst of 6 at
-    # 10 s takes all six PC instances (whichever order the pool hands them out in);
-    # the refused one's invocation runs its 1 s INIT again (a cold start on PC),
-    # connects at 11 s and is refused again: one db_error.
+def test_provisioned_instance_refused_at_init_stays_out_until_it_connects():
+    # max_connections 10, pool 2, PC 6: five PC instances connect at INIT, the sixth
+    # is refused: it stays out of the pool and runs INIT again later. A
+    # burst of 6 at 10 s finds 5 ready PC instances; the sixth request spills over
+    # to an on-demand instance whose INIT connection is refused too: one db_error.
     spec = scenario().functions["fn"].model_dump()
     spec["provisioned_concurrency"] = {"live": 6}
     spec["init"] = "1s"
@@ -335,7 +334,43 @@ def test_provisioned_instance_refused_at_init_reconnects_on_first_invocation():
     assert database["peak_connections"] == 10
     assert database["db_errors"]["too_many_connections"] == 1
     block = result.summary["functions"]["fn:live"]
-    assert (block["provisioned_invocations"], block["cold_starts"]) == (6, 1)
+    assert (block["provisioned_invocations"], block["spillover_invocations"]) == (5, 1)
+    assert block["cold_starts"] == 1
+
+
+def test_provisioned_init_refused_in_a_failover_runs_again_and_connects():
+    # PC 6 allocated at 5 s (no delay) at 6,000 a minute: the k-th starts INIT at
+    # 5 + k / 100 s and is ready 1 s later, while a failover (5 s to 7.5 s) keeps the
+    # database unreachable: all six are refused and run INIT again 1 s later,
+    # ready at 8 + k / 100 s, when they connect 2 connections each until the 200 s
+    # horizon: 2 x (6 x 192 - 0.15) connection-seconds. The burst at 20 s runs on
+    # them.
+    spec = scenario().functions["fn"].model_dump()
+    spec["init"] = "1s"
+    spec["provisioned_concurrency"] = {
+        "live": {
+            "schedule": [{"at": 0, "concurrency": 0}, {"at": 5, "concurrency": 6}],
+            "allocation_delay": 0,
+        }
+    }
+    database = scenario().database.model_dump()
+    database["max_connections"] = 20
+    result = lambdasim.simulate(
+        scenario(
+            functions={"fn": spec},
+            database=database,
+            events=[{"type": "database_failover", "at": 5, "duration": 2.5}],
+            workload=[{"type": "burst", "function": "fn:live", "at": 20, "count": 6}],
+        )
+    )
+    summary = result.summary
+    assert summary["database"]["peak_connections"] == 12
+    assert summary["database"]["mean_connections"] == pytest.approx(
+        2 * (6 * 192 - 0.15) / 200
+    )
+    block = summary["functions"]["fn:live"]
+    assert (block["provisioned_invocations"], block["cold_starts"]) == (6, 0)
+    assert sum(summary["database"]["db_errors"].values()) == 0
 
 
 # 20 messages sent at 0 to fn's queue.

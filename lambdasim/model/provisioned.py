@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 
 # CloudWatch publishes ProvisionedConcurrencyUtilization once a minute.
 _DATAPOINT_S = 60.0
+# Longest wait before a failed PC INIT runs again (Assumption A-61).
+_MAX_INIT_RETRY_S = 300.0
 
 
 class ProvisionedConcurrency:
@@ -83,6 +85,8 @@ class ProvisionedConcurrency:
         self._updated_s = 0.0
         self._datapoints: deque[float] = deque()
         self._last_areas = (0.0, 0.0)
+        # Failed INITs in a row, by instance id (Assumption A-61).
+        self._init_failures: dict[int, int] = {}
 
     # -- the hot path's side -------------------------------------------------------
 
@@ -223,14 +227,42 @@ class ProvisionedConcurrency:
         self._become_ready(instance, now_s)
 
     def _become_ready(self, instance: Instance, now_s: float) -> None:
+        if not self._sim.initialised(instance, now_s):
+            self._retry_init(instance, now_s)
+            return
+        self._init_failures.pop(instance.id, None)
         self._advance(now_s)
         self.ready += 1
         instance.state = InstanceState.IDLE
-        self._sim.initialised(instance, now_s)
         self.pool.push(instance)
         recycle_at_s = now_s + self._recycle.next()
         if recycle_at_s < self._sim.horizon_s:
             self._sim.env.call_at(recycle_at_s, self._on_recycle, instance)
+
+    def _retry_init(self, instance: Instance, now_s: float) -> None:
+        """Initialise again an instance whose INIT failed (Assumption A-61).
+
+        It stays out of the pool, counted as starting, and runs INIT again after 1 s,
+        2 s, 4 s ... at most 5 minutes after each failure.
+        """
+        failures = self._init_failures.get(instance.id, 0)
+        self._init_failures[instance.id] = failures + 1
+        self.starting += 1
+        instance.state = InstanceState.INITIALISING
+        retry_s = now_s + min(2.0**failures, _MAX_INIT_RETRY_S)
+        if retry_s < self._sim.horizon_s:
+            self._sim.env.call_at(retry_s, self._reinitialise, instance)
+
+    def _reinitialise(self, event: Call) -> None:
+        instance: Instance = event.value
+        now_s = self._sim.env.now
+        if self._allocated > self.target:
+            # Allocation lowered meanwhile: this one goes.
+            self.starting -= 1
+            self._init_failures.pop(instance.id, None)
+            self._sim.reap(instance, now_s, ReapReason.PROVISIONED_RELEASED)
+            return
+        self._initialise(instance, now_s)
 
     def _leave(self, instance: Instance, now_s: float, reason: ReapReason) -> None:
         """Remove a ready PC instance (idle and out of the pool, or just released)."""

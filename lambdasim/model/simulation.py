@@ -850,16 +850,17 @@ class Simulation:
         instance.function.pool.discard(instance)
         self.reap(instance, now, reason)
 
-    def initialised(self, instance: Instance, now: float) -> None:
-        """Note that a provisioned instance finished its INIT outside an invocation.
+    def initialised(self, instance: Instance, now: float) -> bool:
+        """Finish the INIT of a provisioned instance, outside any invocation.
 
         A function that connects to its database at INIT opens its connections now.
-        Assumption A-61: if the database refuses them, that INIT failed and the
-        instance's next invocation runs INIT (and connects) again.
+
+        Returns:
+            Whether the INIT succeeded: False if the database refused the
+            connections (the caller runs INIT again, Assumption A-61).
         """
         database = self._database
-        if database is not None and database.on_initialised(instance, now):
-            instance.needs_init = True
+        return database is None or not database.on_initialised(instance, now)
 
     def reap(self, instance: Instance, now: float, reason: ReapReason) -> None:
         """End an instance's life at `now` and record it."""
