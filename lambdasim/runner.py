@@ -816,7 +816,7 @@ def _proxy_usd(
     Assumption A-60: the proxy runs for the whole horizon and is priced on the vCPUs
     of the database's instance class; its charge is shared among the functions (and
     qualifiers) with a `database` usage in proportion to their invocations that ran,
-    equally if none ran.
+    equally if none ran, and equally among all functions if none uses the database.
     """
     spec = scenario.database
     if scenario.proxy is None or spec is None:
@@ -851,7 +851,8 @@ def _proxy_usd(
     )
     weights = np.where(users, runs, 0.0)
     if weights.sum() == 0.0:
-        weights = users.astype(np.float64)
+        # Nobody used it (or nobody ran): equally among the users, or among all.
+        weights = users.astype(np.float64) if users.any() else np.ones(len(users))
     return np.asarray(total * weights / weights.sum(), dtype=np.float64)
 
 

@@ -579,3 +579,20 @@ def test_case_d10_provisioned_100_against_50_connections():
     assert proxied["database"]["peak_connections"] == 50
     assert proxied["database"]["peak_client_connections"] == 100
     assert proxied["database"]["peak_borrows_waiting"] == 50
+
+
+def test_proxy_nobody_uses_is_billed_to_all_functions():
+    # A proxy in front of a database no function queries still runs: 2 vCPUs x
+    # $0.015 for the 200 s horizon, shared equally by the two functions.
+    plain = {**scenario().functions["fn"].model_dump(), "database": None}
+    summary = lambdasim.simulate(
+        scenario(
+            proxy={},
+            functions={"a": plain, "b": plain},
+            workload=[{"type": "burst", "function": "a", "at": 0, "count": 3}],
+        )
+    ).summary
+    charge = 2 * 0.015 * 200 / 3600
+    assert summary["total"]["cost_usd"]["proxy"] == pytest.approx(charge)
+    assert summary["functions"]["b"]["cost_usd"]["proxy"] == pytest.approx(charge / 2)
+    assert summary["database"]["proxy_cost_usd"] == pytest.approx(charge)
