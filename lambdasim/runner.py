@@ -53,9 +53,6 @@ from lambdasim.model.database import (
 )
 from lambdasim.model.db_classes import (
     VCPUS_PER_ACU,
-    default_max_connections,
-    instance_class,
-    serverless_v2_max_connections,
 )
 from lambdasim.model.proxy import ProxyConfig
 from lambdasim.model.sqs import (
@@ -555,41 +552,20 @@ def _function_config(function: ResolvedFunction) -> FunctionConfig:
 
 # -- database ---------------------------------------------------------------------
 
-# Assumption A-55: PostgreSQL's default superuser_reserved_connections (PostgreSQL
-# docs, "Connections and Authentication"); MySQL keeps its extra SUPER slot on top of
-# max_connections.
-_RESERVED_CONNECTIONS = {"postgres": 3, "mysql": 0}
-
 
 def _database_config(scenario: schema.Scenario) -> DatabaseConfig | None:
     spec = scenario.database
     if spec is None:
         return None
-    if spec.is_serverless:
-        assert spec.max_acu is not None  # checked by the schema
-        formula = serverless_v2_max_connections(
-            spec.engine, spec.capacity_min_acu, spec.max_acu
-        )
-        default_vcpus = spec.max_acu * VCPUS_PER_ACU
-    else:
-        cls = instance_class(spec.class_name)
-        formula = default_max_connections(spec.engine, spec.service, cls)
-        default_vcpus = float(cls.vcpus)
     failovers = tuple(
         Failover(at_s=event.at, duration_s=event.duration)
         for event in sorted(scenario.events, key=lambda event: event.at)
         if isinstance(event, schema.DatabaseFailoverSpec)
     )
     return DatabaseConfig(
-        max_connections=(
-            spec.max_connections if spec.max_connections is not None else formula
-        ),
-        reserved_connections=(
-            spec.reserved_connections
-            if spec.reserved_connections is not None
-            else _RESERVED_CONNECTIONS[spec.engine]
-        ),
-        vcpus=spec.vcpus if spec.vcpus is not None else default_vcpus,
+        max_connections=spec.effective_max_connections,
+        reserved_connections=spec.effective_reserved_connections,
+        vcpus=spec.effective_vcpus,
         query_time=spec.query_time.sampler(),
         failovers=failovers,
     )
@@ -837,7 +813,7 @@ def _proxy_usd(
             ).sum()
         )
     else:
-        vcpus = instance_class(spec.class_name).vcpus
+        vcpus = spec.effective_vcpus
         total = float(
             pricing.rds_proxy_usd(
                 vcpus, records.horizon_s / 3600.0, pricing.ProxyTarget.VCPU, prices

@@ -118,6 +118,57 @@ def test_unknown_instance_class_is_a_scenario_error():
         scenario(database={"instance_class": "db.t3.tiny", "query_time": "2ms"})
 
 
+@pytest.mark.parametrize(
+    ("database", "proxy", "message"),
+    [
+        # PostgreSQL keeps 3 of max_connections for superusers.
+        ({"max_connections": 3}, None, "max_connections 3 minus reserved_conn"),
+        ({"reserved_connections": 10}, None, "leaves the functions no connection"),
+        # 10 % of 10 is 1, minus the proxy's own 1: nothing left.
+        (
+            {},
+            {"max_connections_percent": 10, "reserved_connections": 1},
+            "10 % of max_connections 10 is 1",
+        ),
+        (
+            {},
+            {"max_connections_percent": 10, "max_idle_connections_percent": 50},
+            r"max_idle_connections_percent \(50\) is above max_connections_percent",
+        ),
+    ],
+)
+def test_settings_that_leave_no_connection_are_scenario_errors(
+    database, proxy, message
+):
+    base = {"max_connections": 10, "reserved_connections": 0, "query_time": "2ms"}
+    merged = {**base, **database}
+    if "reserved_connections" not in database and "max_connections" in database:
+        del merged["reserved_connections"]
+    with pytest.raises(ScenarioError, match=message):
+        scenario(database=merged, proxy=proxy)
+
+
+@pytest.mark.parametrize(
+    ("name", "vcpus"), [("db.t2.micro", 1), ("db.t2.small", 1), ("db.t3.micro", 2)]
+)
+def test_burstable_class_vcpus(name, vcpus):
+    # AWS instance types: t2.micro and t2.small have 1 vCPU, t3 and t4g at least 2.
+    assert instance_class(name).vcpus == vcpus
+
+
+def test_a_size_rds_does_not_offer_is_refused():
+    with pytest.raises(ValueError, match="unknown instance class 'db.r6g.3xlarge'"):
+        instance_class("db.r6g.3xlarge")
+
+
+def test_proxy_priced_on_the_vcpus_given_without_a_class():
+    # No instance_class, vcpus 4 given: the proxy costs 4 x $0.015 an hour, 200 s.
+    database = {"max_connections": 200, "vcpus": 4, "query_time": "2ms"}
+    summary = lambdasim.simulate(scenario(database=database, proxy={})).summary
+    expected = 4 * 0.015 * 200 / 3600
+    assert summary["database"]["proxy_cost_usd"] == pytest.approx(expected)
+
+
 def test_query_time_is_required():
     with pytest.raises(ScenarioError, match=r"database\.query_time"):
         scenario(database={"instance_class": "db.t3.micro"})

@@ -27,6 +27,9 @@ _BURSTABLE = {
     "xlarge": (4, 16),
     "2xlarge": (8, 32),
 }
+# The <n>xlarge sizes RDS offers in the m and r families (not every n in every
+# generation).
+_XLARGE_MULTIPLES = frozenset({2, 4, 8, 12, 16, 24, 32, 48})
 # Memory per vCPU of the fixed-performance families: general purpose (m) and
 # memory optimised (r, x2g is 16 but is left out).
 _GIB_PER_VCPU = {"m": 4, "r": 8}
@@ -69,15 +72,18 @@ def instance_class(name: str) -> InstanceClass:
         family, size = match["family"], match["size"]
         if family == "t" and size in _BURSTABLE:
             vcpus, memory_gib = _BURSTABLE[size]
+            if match["generation"] == "2" and size in ("micro", "small"):
+                vcpus = 1  # db.t2.micro and db.t2.small have one vCPU
             return InstanceClass(name, vcpus, float(memory_gib))
         size_vcpus = _size_vcpus(size)
         if family in _GIB_PER_VCPU and size_vcpus is not None:
             memory_gib = size_vcpus * _GIB_PER_VCPU[family]
             return InstanceClass(name, size_vcpus, float(memory_gib))
     raise ValueError(
-        f"unknown instance class {name!r}; expected db.t3/t4g.micro to 2xlarge, or "
-        "db.m5/m6g/m7g/r5/r6g/r7g... .large, .xlarge or .<n>xlarge; or give "
-        "max_connections and vcpus explicitly"
+        f"unknown instance class {name!r}; expected db.t2/t3/t4g.micro to 2xlarge, "
+        "or db.m<generation>/r<generation> (e.g. db.m6g, db.r7g) .large, .xlarge or "
+        ".<n>xlarge with n in 2, 4, 8, 12, 16, 24, 32, 48; for another class, leave "
+        "instance_class out and give max_connections and vcpus"
     )
 
 
@@ -87,7 +93,9 @@ def _size_vcpus(size: str) -> int | None:
     if size == "xlarge":
         return 4
     match = re.fullmatch(r"(\d+)xlarge", size)
-    return 4 * int(match[1]) if match is not None else None
+    if match is None or int(match[1]) not in _XLARGE_MULTIPLES:
+        return None
+    return 4 * int(match[1])
 
 
 def default_max_connections(engine: str, service: str, cls: InstanceClass) -> int:
@@ -117,6 +125,11 @@ def default_max_connections(engine: str, service: str, cls: InstanceClass) -> in
     large = math.floor(math.log2(memory / 8187281418)) * 1000
     return max(small, large, 1)
 
+
+# Assumption A-55: PostgreSQL's default superuser_reserved_connections (PostgreSQL
+# docs, "Connections and Authentication"); MySQL keeps its extra SUPER slot on top of
+# max_connections.
+RESERVED_CONNECTIONS = {"postgres": 3, "mysql": 0}
 
 # Aurora Serverless v2 (aws-lambda-facts.md section 5 and 7): capacity in ACUs of
 # about 2 GiB each, in steps of 0.5 ACU; `max_connections` follows the maximum.

@@ -393,8 +393,8 @@ def _describe(
     message = str(error["msg"])
     message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        allowed = ", ".join(schema.SOURCE_TYPES)
-        message = f"expected 'type' to be one of: {allowed}"
+        types = schema.EVENT_TYPES if key[:1] == ("events",) else schema.SOURCE_TYPES
+        message = f"expected 'type' to be one of: {', '.join(types)}"
     if kind == "value_error" and key == ():
         return _locate(source, lines, key, message)
     if kind in _BOUND_ERRORS:
@@ -468,6 +468,7 @@ def _is_internal_step(part: str | int) -> bool:
     """Tell whether a pydantic location step names a union member, not a key."""
     return isinstance(part, str) and (
         part in schema.SOURCE_TYPES
+        or part in schema.EVENT_TYPES
         or part in KINDS
         or part in ("distribution", "preset")
         or part.endswith("Spec")

@@ -11,6 +11,7 @@ import datetime
 import difflib
 import enum
 import itertools
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -33,7 +35,15 @@ from lambdasim.distributions import (
 from lambdasim.errors import ScenarioError
 from lambdasim.init_presets import find_init_preset
 from lambdasim.model.config import DispatchPolicy
-from lambdasim.model.db_classes import ACU_STEP, MAX_ACU, instance_class
+from lambdasim.model.db_classes import (
+    ACU_STEP,
+    MAX_ACU,
+    RESERVED_CONNECTIONS,
+    VCPUS_PER_ACU,
+    default_max_connections,
+    instance_class,
+    serverless_v2_max_connections,
+)
 from lambdasim.pricing import (
     Architecture,
     PackageType,
@@ -888,6 +898,36 @@ class DatabaseSpec(_Strict):
         """Aurora Serverless v2 minimum capacity (0.5 ACU if unset)."""
         return self.min_acu if self.min_acu is not None else ACU_STEP
 
+    @property
+    def effective_max_connections(self) -> int:
+        """`max_connections` as set, or the engine's default for the size."""
+        if self.max_connections is not None:
+            return self.max_connections
+        if self.is_serverless:
+            assert self.max_acu is not None  # checked above
+            return serverless_v2_max_connections(
+                self.engine, self.capacity_min_acu, self.max_acu
+            )
+        cls = instance_class(self.class_name)
+        return default_max_connections(self.engine, self.service, cls)
+
+    @property
+    def effective_reserved_connections(self) -> int:
+        """Slots the functions cannot use, as set or the engine's default (A-55)."""
+        if self.reserved_connections is not None:
+            return self.reserved_connections
+        return RESERVED_CONNECTIONS[self.engine]
+
+    @property
+    def effective_vcpus(self) -> float:
+        """VCPUs serving queries, as set or the size's (Serverless v2: A-62)."""
+        if self.vcpus is not None:
+            return self.vcpus
+        if self.is_serverless:
+            assert self.max_acu is not None  # checked above
+            return self.max_acu * VCPUS_PER_ACU
+        return float(instance_class(self.class_name).vcpus)
+
 
 class ProxySpec(_Strict):
     """RDS Proxy in front of the database; every function with a `database` uses it.
@@ -933,6 +973,7 @@ class DatabaseFailoverSpec(_Strict):
 
 
 EventSpec = Annotated[DatabaseFailoverSpec, Field(discriminator="type")]
+EVENT_TYPES = ("database_failover",)
 
 
 class Scenario(_Strict):
@@ -1005,6 +1046,7 @@ def cross_check_problems(raw: Any) -> list[Problem]:
     ]
     problems += _reservation_problems(functions, _mapping(raw.get("account")))
     problems += _provisioned_problems(functions, _mapping(raw.get("account")))
+    problems += _connection_problems(raw.get("database"), raw.get("proxy"))
     for name, spec in functions.items():
         problems += _init_problems(("functions", name), spec, default_runtime=None)
         problems += _snapstart_problems(("functions", name), spec, None)
@@ -1049,6 +1091,59 @@ def _database_problems(raw: dict[str, Any], functions: dict[str, Any]) -> list[P
                     f"no database{hint}",
                 )
             )
+    return problems
+
+
+def _connection_problems(database: Any, proxy: Any) -> list[Problem]:
+    """A database and proxy must leave the functions some connections."""
+    try:
+        spec = DatabaseSpec.model_validate(database)
+        proxy_spec = ProxySpec.model_validate(proxy) if proxy is not None else None
+    except (ValidationError, ValueError):
+        return []  # not a valid block: its own errors say why
+    maximum = spec.effective_max_connections
+    reserved = spec.effective_reserved_connections
+    if reserved >= maximum:
+        key = "reserved_connections" if spec.reserved_connections else "max_connections"
+        return [
+            (
+                ("database", key),
+                f"database: max_connections {maximum} minus reserved_connections "
+                f"{reserved} leaves the functions no connection; expected "
+                f"max_connections above reserved_connections ({spec.engine} reserves "
+                f"{RESERVED_CONNECTIONS[spec.engine]} by default)",
+            )
+        ]
+    if proxy_spec is None:
+        return []
+    problems: list[Problem] = []
+    percent = proxy_spec.max_connections_percent
+    share = math.floor(maximum * percent / 100)
+    if share - proxy_spec.reserved_connections <= 0:
+        problems.append(
+            (
+                (
+                    "proxy",
+                    "reserved_connections"
+                    if proxy_spec.reserved_connections
+                    else "max_connections_percent",
+                ),
+                f"proxy: {percent:g} % of max_connections {maximum} is {share}, minus "
+                f"reserved_connections {proxy_spec.reserved_connections} leaves the "
+                "proxy no database connection; raise max_connections_percent or lower "
+                "proxy.reserved_connections",
+            )
+        )
+    idle = proxy_spec.max_idle_connections_percent
+    if idle is not None and idle > percent:
+        problems.append(
+            (
+                ("proxy", "max_idle_connections_percent"),
+                f"proxy.max_idle_connections_percent ({idle:g}) is above "
+                f"max_connections_percent ({percent:g}); RDS Proxy caps it there: "
+                f"expected at most {percent:g}",
+            )
+        )
     return problems
 
 
