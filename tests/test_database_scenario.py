@@ -169,6 +169,28 @@ def test_proxy_priced_on_the_vcpus_given_without_a_class():
     assert summary["database"]["proxy_cost_usd"] == pytest.approx(expected)
 
 
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        (
+            {"type": "database_failover", "at": 10, "duraton": 5},
+            r"unknown key 'duraton' in events\[0\] \(did you mean 'duration'\?\)",
+        ),
+        (
+            {"type": "database_failover", "at": 10, "duration": "-5s"},
+            r"events\[0\]\.duration is '-5s'; '-5s' is negative",
+        ),
+        (
+            {"type": "db_failover", "at": 10},
+            "expected 'type' to be one of: database_failover$",
+        ),
+    ],
+)
+def test_event_mistakes_name_the_event_key(event, message):
+    with pytest.raises(ScenarioError, match=message):
+        scenario(events=[event])
+
+
 def test_query_time_is_required():
     with pytest.raises(ScenarioError, match=r"database\.query_time"):
         scenario(database={"instance_class": "db.t3.micro"})
