@@ -557,6 +557,16 @@ def _database_config(scenario: schema.Scenario) -> DatabaseConfig | None:
     spec = scenario.database
     if spec is None:
         return None
+    for index, event in enumerate(scenario.events):
+        if event.at >= scenario.horizon:
+            logger.warning(
+                "events[%d]: the %s at %g s is at or after the horizon (%g s): it "
+                "never happens",
+                index,
+                event.type,
+                event.at,
+                scenario.horizon,
+            )
     failovers = tuple(
         Failover(at_s=event.at, duration_s=event.duration)
         for event in sorted(scenario.events, key=lambda event: event.at)

@@ -7,6 +7,7 @@ Expected numbers are worked out here from the engines' documented formulas
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -669,3 +670,13 @@ def test_proxy_nobody_uses_is_billed_to_all_functions():
     assert summary["total"]["cost_usd"]["proxy"] == pytest.approx(charge)
     assert summary["functions"]["b"]["cost_usd"]["proxy"] == pytest.approx(charge / 2)
     assert summary["database"]["proxy_cost_usd"] == pytest.approx(charge)
+
+
+def test_failover_after_the_horizon_warns(caplog):
+    with caplog.at_level(logging.WARNING, logger="lambdasim.runner"):
+        lambdasim.simulate(
+            scenario(events=[{"type": "database_failover", "at": 300, "duration": 5}])
+        )
+    assert "events[0]: the database_failover at 300 s is at or after the horizon" in (
+        caplog.text
+    )
