@@ -190,14 +190,13 @@ def test_refused_instance_at_init_is_reset_and_connects_once_slots_free():
     assert ends(records)[3] == pytest.approx(55.1)
 
 
-def test_first_use_connection_retries_then_succeeds():
+@pytest.mark.parametrize("connect", [ConnectMode.FIRST_USE, ConnectMode.INIT])
+def test_connection_retries_then_succeeds(connect):
     # max 1; A holds the slot until its instance is reaped at 0.6 + 0.9 = 1.5 s. B
-    # connects at first use at 0 s, refused; it retries every 0.6 s up to 4 times:
-    # refused at 0.6 and 1.2, connected at 1.8; its query takes 0.1 s alone, then
-    # 0.5 s of handler: it ends at 2.4.
-    usage = DatabaseUsage(
-        connect=ConnectMode.FIRST_USE, connect_retries=4, connect_retry_delay_s=0.6
-    )
+    # connects at 0 s (at first use, or in its INIT), refused; it retries every
+    # 0.6 s up to 4 times: refused at 0.6 and 1.2, connected at 1.8; its query
+    # takes 0.1 s alone, then 0.5 s of handler: it ends at 2.4.
+    usage = DatabaseUsage(connect=connect, connect_retries=4, connect_retry_delay_s=0.6)
     records = run(
         [0.0, 0.0], usage=usage, database=db(1), keep_alive_s=0.9, duration_s=0.5
     )
@@ -205,16 +204,17 @@ def test_first_use_connection_retries_then_succeeds():
     assert ends(records)[1] == pytest.approx(2.4)
 
 
-def test_first_use_connection_retries_exhausted_is_db_error():
-    # As above with one retry: refused at 0 and 0.6, db_error at 0.6.
-    usage = DatabaseUsage(
-        connect=ConnectMode.FIRST_USE, connect_retries=1, connect_retry_delay_s=0.6
-    )
-    records = run(
-        [0.0, 0.0], usage=usage, database=db(1), keep_alive_s=0.9, duration_s=0.5
-    )
-    assert statuses(records) == [Status.OK, Status.DB_ERROR]
+@pytest.mark.parametrize("connect", [ConnectMode.FIRST_USE, ConnectMode.INIT])
+def test_connection_retries_exhausted_is_db_error(connect):
+    # As above with one retry: refused at 0 and 0.6, db_error at 0.6. A refusal in
+    # INIT fails the INIT: of two invocations at 5 s, which take both instances,
+    # the one on B's runs INIT again; at first use both instances stay warm.
+    usage = DatabaseUsage(connect=connect, connect_retries=1, connect_retry_delay_s=0.6)
+    records = run([0.0, 0.0, 5.0, 5.0], usage=usage, database=db(1), keep_alive_s=9)
+    assert statuses(records)[:2] == [Status.OK, Status.DB_ERROR]
     assert ends(records)[1] == pytest.approx(0.6)
+    cold_again = int(records.invocations["is_cold"][2:].sum())
+    assert cold_again == (1 if connect is ConnectMode.INIT else 0)
 
 
 def test_case_d10_provisioned_100_against_50_connections_half_fail():

@@ -117,8 +117,8 @@ class DatabaseUsage:
             each query its own transaction (autocommit).
         pinned_fraction: Share of client sessions that pin their proxy connection
             (prepared statements, `SET`, temporary tables); only with a proxy.
-        connect_retries: Further attempts after a refused connection in the
-            handler, before the invocation ends as `db_error`.
+        connect_retries: Further attempts after a refused connection (in INIT or
+            in the handler), before the invocation ends as `db_error`.
         connect_retry_delay_s: Wait before each of those attempts.
     """
 
@@ -461,6 +461,7 @@ class DatabaseInvocation:
         "in_transaction",
         "connect_attempts",
         "connect_failure",
+        "is_init_refused",
         "query",
         "query_start_s",
         "holds",
@@ -493,6 +494,7 @@ class DatabaseInvocation:
         self.in_transaction = 0
         self.connect_attempts = 0
         self.connect_failure = _NO_ERROR
+        self.is_init_refused = False
         self.query: Query | None = None
         self.query_start_s = math.nan
         self.holds: Backend | None = None
@@ -530,21 +532,37 @@ class DatabaseInvocation:
             self._connect()  # a warm start on open connections: nothing ends now
 
     def _connect(self) -> None:
+        usage = self.session.usage
         if self.connect_failure != _NO_ERROR:
-            # The connection at INIT was refused: INIT failed, the environment is
-            # reset and the next invocation on it runs INIT (and connects) again.
-            self.instance.needs_init = True
-            self.fail(self.connect_failure)
+            # The connection at INIT was refused. The INIT code retries it if the
+            # scenario says so (Assumption A-50); else INIT failed.
+            self.is_init_refused = True
+            if self.connect_attempts < usage.connect_retries:
+                self.connect_attempts += 1
+                self.connect_failure = _NO_ERROR
+                self._after(usage.connect_retry_delay_s, self._connect)
+                return
+            self._fail_init(self.connect_failure)
             return
         # Assumption A-50: a connection lost in a failover is reopened here.
         reason = self.model.broker.connect(self.session, self.model.env.now)
         if reason == _NO_ERROR:
             self._next_transaction()
-        elif self.connect_attempts < self.session.usage.connect_retries:
+        elif self.connect_attempts < usage.connect_retries:
             self.connect_attempts += 1
-            self._after(self.session.usage.connect_retry_delay_s, self._connect)
+            self._after(usage.connect_retry_delay_s, self._connect)
+        elif self.is_init_refused:
+            self._fail_init(reason)
         else:
             self.fail(reason)
+
+    def _fail_init(self, reason: int) -> None:
+        """Fail an invocation whose INIT could not connect; reset its environment.
+
+        The next invocation on it runs INIT (and connects) again.
+        """
+        self.instance.needs_init = True
+        self.fail(reason)
 
     def _next_transaction(self) -> None:
         if self.queries_left == 0:

@@ -504,8 +504,9 @@ class DatabaseUsageSpec(_Strict):
             borrows one pooled connection.
         pinned_fraction: Share of proxy client sessions pinned to their database
             connection (prepared statements, ``SET``, temporary tables).
-        connect_retries: Further attempts after a refused connection in the
-            handler (``first_use``, or reconnecting after a failover).
+        connect_retries: Further attempts after a refused connection, in INIT
+            (``init``) or in the handler (``first_use``, or reconnecting after a
+            failover); the waits count against the function timeout.
         connect_retry_delay: Wait before each of those attempts.
     """
 
