@@ -316,15 +316,17 @@ def test_shipped_burst_without_proxy_fails_with_too_many_connections():
 
 
 def test_shipped_burst_with_proxy_holds_with_bounded_waits():
-    # The same traffic through a proxy capped at 25 % of 86 = 21: never more than
-    # 21 database connections, no db_error, waits far below the 120 s timeout.
+    # The same traffic through a proxy capped at 10 % of 86 = 8: never more than 8
+    # database connections, the burst fills them (some transactions wait), no
+    # db_error, waits far below the 120 s timeout.
     summary = run_shipped("rds-with-proxy").summary
     database = summary["database"]
-    assert database["proxy_connection_cap"] == 21
-    assert database["peak_connections"] <= 21
+    assert database["proxy_connection_cap"] == 8
+    assert database["peak_connections"] == 8
+    assert database["peak_borrows_waiting"] > 0
     assert sum(database["db_errors"].values()) == 0
     assert summary["total"]["failed_requests"] == 0
-    assert database["borrow_wait_ms"]["max"] < 1000.0
+    assert 0.0 < database["borrow_wait_ms"]["max"] < 1000.0
 
 
 def test_shipped_failover_recovers_sooner_with_proxy():
