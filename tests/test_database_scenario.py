@@ -279,6 +279,28 @@ def test_timeseries_db_connections_hand_worked():
     assert function_rows["db_connections"].tolist()[:2] == pytest.approx([10, 10])
 
 
+def test_timeseries_borrow_waits_and_errors_by_reason_hand_worked():
+    # Through a proxy capped at 3 (see test_summary_with_proxy_hand_worked), the 8
+    # borrows at 0 wait 0, 0, 0, 0.15, 0.15, 0.15, 0.30, 0.30 s: in the first 50 s
+    # step p50 is 150 ms (between the 4th and 5th) and p99 0.30 s (linear between
+    # the 7th and 8th, both 300 ms); later steps have no borrow (NaN). Without the
+    # proxy the 3 refused connections are all too_many_connections in step 0.
+    proxied = lambdasim.simulate(
+        scenario(
+            timeseries_step=50,
+            proxy={"max_connections_percent": 30, "query_latency": 0},
+        )
+    ).timeseries
+    total = proxied[proxied["function"] == "total"]
+    assert total["db_borrow_wait_p50_ms"].iloc[0] == pytest.approx(150.0)
+    assert total["db_borrow_wait_p99_ms"].iloc[0] == pytest.approx(300.0)
+    assert total["db_borrow_wait_p50_ms"].iloc[1:].isna().all()
+    direct = lambdasim.simulate(scenario(timeseries_step=50)).timeseries
+    total = direct[direct["function"] == "total"]
+    assert total["db_errors_too_many_connections"].tolist() == [3, 0, 0, 0]
+    assert total["db_errors_borrow_timeout"].sum() == 0
+
+
 def test_table_shows_database_lines_and_db_error_column():
     text = format_summary(lambdasim.simulate(scenario()).summary)
     assert "db err" in text.splitlines()[0]

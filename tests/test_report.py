@@ -463,7 +463,9 @@ def test_timeseries_no_invocations_total_rows_of_zeros() -> None:
     frame = timeseries(records(["f"], [], horizon_s=3.0), 1.0)
     assert frame["function"].tolist() == [TOTAL] * 3
     assert frame["t_s"].tolist() == [0.0, 1.0, 2.0]
-    assert (frame.drop(columns=["t_s", "function"]) == 0).all().all()
+    waits = ["db_borrow_wait_p50_ms", "db_borrow_wait_p99_ms"]
+    assert (frame.drop(columns=["t_s", "function", *waits]) == 0).all().all()
+    assert frame[waits].isna().all().all()  # no borrow: no percentile
 
 
 def test_timeseries_zero_horizon_empty_frame_with_columns() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from lambdasim.report._levels import group_max, sweep, time_in_steps, time_in_window
 from lambdasim.results import ConnectionKind, DbErrorReason, RunRecords, Status
@@ -28,7 +29,11 @@ DATABASE_TIMESERIES_COLUMNS: tuple[str, ...] = (
     "db_queries_in_flight",
     "db_borrows_waiting",
     "db_errors",
+    *(f"db_errors_{reason.name.lower()}" for reason in DbErrorReason if reason),
+    "db_borrow_wait_p50_ms",
+    "db_borrow_wait_p99_ms",
 )
+_WAIT_COLUMNS = {"db_borrow_wait_p50_ms": 50.0, "db_borrow_wait_p99_ms": 99.0}
 BORROW_WAIT_STATS = ("p50", "p99", "max")
 QUERY_STATS = ("p50", "p99")
 _PERCENTILES = {"p50": 50.0, "p99": 99.0}
@@ -153,9 +158,13 @@ def database_step_columns(
     n_steps = boundaries_s.shape[0] - 1
     if not records.database:
         return {
-            name: np.zeros(
-                (1 + n_functions, n_steps),
-                dtype=np.int64 if name == "db_errors" else np.float64,
+            name: (
+                np.full((1 + n_functions, n_steps), np.nan)
+                if name in _WAIT_COLUMNS
+                else np.zeros(
+                    (1 + n_functions, n_steps),
+                    dtype=np.int64 if name.startswith("db_errors") else np.float64,
+                )
             )
             for name in DATABASE_TIMESERIES_COLUMNS
         }
@@ -175,22 +184,72 @@ def database_step_columns(
         )
         total = per_function.sum(axis=0, keepdims=True) + shared
         columns[name] = np.vstack([total, per_function]) / width_s
-    columns["db_errors"] = _errors_per_step(records, boundaries_s)
+    inv = records.invocations
+    failed = inv["status"] == Status.DB_ERROR
+    columns["db_errors"] = _count_per_step(
+        inv["arrival_s"][failed],
+        inv["function_index"][failed],
+        n_functions,
+        boundaries_s,
+    )
+    errors = records.database["errors"]
+    error_rows = errors["row"].astype(np.int64)
+    for reason in _REASONS:
+        rows = error_rows[errors["reason"] == reason]
+        columns[f"db_errors_{reason.name.lower()}"] = _count_per_step(
+            inv["arrival_s"][rows],
+            inv["function_index"][rows],
+            n_functions,
+            boundaries_s,
+        )
+    columns.update(_borrow_wait_per_step(records, boundaries_s))
     return columns
 
 
-def _errors_per_step(records: RunRecords, boundaries_s: FloatArray) -> IntArray:
-    inv = records.invocations
+def _count_per_step(
+    time_s: npt.NDArray[Any],
+    function: npt.NDArray[Any],
+    n_functions: int,
+    boundaries_s: FloatArray,
+) -> IntArray:
+    """Events per step, (1 + n_functions, n_steps), total first."""
+    n_steps = boundaries_s.shape[0] - 1
+    step = np.searchsorted(boundaries_s, time_s, side="right") - 1
+    keep = (step >= 0) & (step < n_steps)
+    cells = function[keep].astype(np.int64) * n_steps + step[keep]
+    counts = np.bincount(cells, minlength=n_functions * n_steps).reshape(
+        n_functions, n_steps
+    )
+    return np.vstack([counts.sum(axis=0, keepdims=True), counts]).astype(np.int64)
+
+
+def _borrow_wait_per_step(
+    records: RunRecords, boundaries_s: FloatArray
+) -> dict[str, FloatArray]:
+    """p50 and p99 of the borrow waits requested in each step (NaN: no borrow)."""
     n_functions = len(records.function_names)
     n_steps = boundaries_s.shape[0] - 1
-    failed = inv["status"] == Status.DB_ERROR
-    step = np.searchsorted(boundaries_s, inv["arrival_s"][failed], side="right") - 1
-    function = inv["function_index"][failed].astype(np.int64)
+    borrows = records.database["borrows"]
+    step = np.searchsorted(boundaries_s, borrows["requested_s"], side="right") - 1
     keep = (step >= 0) & (step < n_steps)
-    counts = np.bincount(
-        function[keep] * n_steps + step[keep], minlength=n_functions * n_steps
-    ).reshape(n_functions, n_steps)
-    return np.vstack([counts.sum(axis=0, keepdims=True), counts]).astype(np.int64)
+    frame = pd.DataFrame(
+        {
+            "function": borrows["function_index"][keep].astype(np.int64) + 1,
+            "step": step[keep],
+            "wait_ms": borrows["wait_s"][keep].astype(np.float64) * 1000.0,
+        }
+    )
+    both = pd.concat([frame.assign(function=0), frame])
+    grouped = both.groupby(["function", "step"])["wait_ms"]
+    columns = {}
+    for name, percentile in _WAIT_COLUMNS.items():
+        cells = np.full((1 + n_functions, n_steps), np.nan)
+        if len(both):
+            found = grouped.quantile(percentile / 100.0)
+            index = found.index.to_frame().to_numpy()
+            cells[index[:, 0], index[:, 1]] = found.to_numpy()
+        columns[name] = cells
+    return columns
 
 
 def serverless_acu(
