@@ -704,3 +704,10 @@ def test_failover_after_the_horizon_warns(caplog):
     assert "events[0]: the database_failover at 300 s is at or after the horizon" in (
         caplog.text
     )
+
+
+def test_a_block_given_as_a_value_is_called_a_mapping_not_a_class():
+    with pytest.raises(ScenarioError) as raised:
+        scenario(proxy=5)
+    assert "proxy is 5; expected a mapping of its keys" in str(raised.value)
+    assert "Spec" not in str(raised.value)

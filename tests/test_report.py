@@ -522,3 +522,13 @@ def test_format_summary_optional_columns_only_when_non_zero() -> None:
     assert "errors" not in header and "dropped" not in header
     plain = format_summary(summary_of(records(["fn"], [Inv(0, 0.0, 1.0)])))
     assert "retries" not in plain.splitlines()[0]
+
+
+def test_costs_that_cancel_to_float_noise_show_no_minus_sign() -> None:
+    # Free-tier credit equal to the charges leaves -1.6e-19 in float arithmetic.
+    summary = summary_of(records(["f"], [Inv(0, 0.0, 1.0)]))
+    for block in (summary["total"], summary["functions"]["f"]):
+        block["cost_usd"] = {"total": -1.6e-19, "free_tier_credit": -1.6e-19}
+        block["monthly_usd"] = -1.6e-19
+    text = format_summary(summary)
+    assert "-0.0" not in text

@@ -49,8 +49,13 @@ def _peak(block: Mapping[str, Any]) -> str:
     return f"{block['max_concurrency']:,}"
 
 
+def _money(value: float, places: int) -> str:
+    """Dollars to `places` decimals; float noise around 0 never shows as -0."""
+    return f"{round(value, places) + 0.0:,.{places}f}"
+
+
 def _cost(block: Mapping[str, Any]) -> str:
-    return f"{block['cost_usd']['total']:,.4f}"
+    return _money(block["cost_usd"]["total"], 4)
 
 
 # Header -> cell of a summary block. The order is the column order.
@@ -85,7 +90,7 @@ def _utilisation(block: Mapping[str, Any]) -> str:
 def _cost_part(*keys: str) -> Callable[[Mapping[str, Any]], str]:
     def cell(block: Mapping[str, Any]) -> str:
         value = sum(block.get("cost_usd", {}).get(key, 0.0) for key in keys)
-        return "0" if value == 0 else f"{value:,.4f}"
+        return "0" if value == 0 else _money(value, 4)
 
     return cell
 
@@ -100,7 +105,7 @@ def _ratio(key: str) -> Callable[[Mapping[str, Any]], str]:
 
 def _monthly(block: Mapping[str, Any]) -> str:
     value = block.get("monthly_usd")
-    return "0" if not value else f"{value:,.2f}"
+    return "0" if not value else _money(value, 2)
 
 
 # Columns shown only when the total has something other than 0 in them.

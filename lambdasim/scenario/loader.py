@@ -429,10 +429,16 @@ def _raw_value(raw: Mapping[str, Any], key: PathKey, default: Any) -> Any:
 
 
 def _expected(message: str) -> str:
+    message = _MODEL_TYPE.sub("a mapping of its keys (see the README)", message)
     lowered = message[:1].lower() + message[1:]
     if lowered.startswith("input should be "):
         return "expected " + lowered.removeprefix("input should be ")
     return lowered
+
+
+# pydantic's "a valid dictionary or instance of ProxySpec": our class names mean
+# nothing to the user.
+_MODEL_TYPE = re.compile(r"a valid dictionary or instance of \w+")
 
 
 def _show(found: Any) -> str:
