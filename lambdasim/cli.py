@@ -19,7 +19,7 @@ from lambdasim._version import __version__
 from lambdasim.billing import bill_reports
 from lambdasim.errors import OutputError, SimulatorError
 from lambdasim.report.table import format_log_bill, format_summary
-from lambdasim.runner import simulate
+from lambdasim.runner import check_prices, simulate
 from lambdasim.scenario import load_scenario
 from lambdasim.workload.cloudwatch import read_reports
 
@@ -208,6 +208,7 @@ def _check_writable(directory: Path) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario, args.overrides)
+    check_prices(scenario)
     if not args.quiet:
         functions = _plural(len(scenario.functions), "declared function")
         sources = _plural(len(scenario.workload), "workload source")

@@ -55,6 +55,7 @@ __all__ = [
     "PackageType",
     "PriceTable",
     "ProxyTarget",
+    "RateName",
     "billed_duration_ms",
     "billing_rules_on",
     "ephemeral_storage_gb_s",

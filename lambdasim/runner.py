@@ -172,6 +172,7 @@ def simulate(scenario: schema.Scenario, seed: int | None = None) -> RunResult:
         TraceFormatError: A trace file is malformed.
     """
     seed = scenario.seed if seed is None else seed
+    check_prices(scenario)
     functions, sources = _resolve(scenario, seed)
     account = _account(scenario.account)
     configs = [_function_config(f) for f in functions]
@@ -875,6 +876,81 @@ def _provisioned_usage(records: RunRecords) -> billing.ProvisionedUsage | None:
     )
 
 
+def check_prices(scenario: schema.Scenario) -> None:
+    """Check that the run's price table has every price the scenario needs.
+
+    Run before the model so that a long run is not wasted on a table without, say,
+    arm64 or provisioned concurrency prices (`lambdasim validate` runs it too).
+
+    Raises:
+        ScenarioError: Naming, for each missing price, the table, its key and the
+            function (or block) that needs it.
+    """
+    prices = _price_table(scenario)
+    where = prices.where or f"price table {prices.region}"
+    settings: list[tuple[str, schema.FunctionSpec | schema.FunctionDefaults]] = [
+        (f"functions.{name}", spec) for name, spec in scenario.functions.items()
+    ]
+    settings += [
+        (f"workload[{index}].function_defaults", source.function_defaults)
+        for index, source in enumerate(scenario.workload)
+        if isinstance(source, schema.Azure2019Spec | schema.Azure2021Spec)
+    ]
+    problems = []
+    for key, spec in settings:
+        architecture = str(spec.architecture)
+        if all(a.architecture.value != architecture for a in prices.architectures):
+            problems.append(
+                f"{where}: architectures.{architecture} is missing; {key} runs on "
+                f"{architecture}"
+            )
+            continue
+        rates = prices.for_architecture(architecture).rates
+        for name, reason in _needed_rates(spec):
+            if name not in rates:
+                problems.append(
+                    f"{where}: architectures.{architecture}.{name.value} is missing; "
+                    f"{key} needs it ({reason})"
+                )
+    database = scenario.database
+    if scenario.proxy is not None and prices.rds_proxy is None:
+        problems.append(f"{where}: rds_proxy is missing; the scenario's proxy needs it")
+    is_serverless = database is not None and database.is_serverless
+    if is_serverless and prices.aurora_serverless_v2 is None:
+        problems.append(
+            f"{where}: aurora_serverless_v2 is missing; the scenario's "
+            "aurora-serverless-v2 database needs it"
+        )
+    if problems:
+        raise ScenarioError(problems)
+
+
+def _needed_rates(
+    spec: schema.FunctionSpec | schema.FunctionDefaults,
+) -> list[tuple[pricing.RateName, str]]:
+    """The optional prices a function's settings make its bill need."""
+    needed = []
+    if getattr(spec, "provisioned_concurrency", None):
+        reason = "provisioned concurrency"
+        needed += [
+            (pricing.RateName.PROVISIONED_ALLOCATED, reason),
+            (pricing.RateName.PROVISIONED_DURATION, reason),
+        ]
+    if spec.ephemeral_storage_mb > pricing.FREE_EPHEMERAL_STORAGE_MB:
+        needed.append((pricing.RateName.EPHEMERAL_STORAGE, "ephemeral_storage_mb"))
+    if spec.snapstart is not None and _pays_snapstart_charges(spec.runtime):
+        needed += [
+            (pricing.RateName.SNAPSTART_CACHE, "snapstart"),
+            (pricing.RateName.SNAPSTART_RESTORE, "snapstart"),
+        ]
+    return needed
+
+
+def _pays_snapstart_charges(runtime: str) -> bool:
+    """Python and .NET SnapStart pay cache and restore charges; Java does not."""
+    return runtime.strip().lower().startswith(("python", "dotnet"))
+
+
 def _price_table(scenario: schema.Scenario) -> pricing.PriceTable:
     if scenario.billing.price_table is not None:
         return pricing.load_price_table_file(scenario.billing.price_table)
@@ -894,11 +970,9 @@ def _function_billing(
     spec = function.spec
     snapstart = None
     if spec.snapstart is not None:
-        runtime = spec.runtime.strip().lower()
         snapstart = billing.SnapStartBilling(
             billed_restore_fraction=spec.snapstart.billed_restore_fraction,
-            # Python and .NET pay cache and restore; Java SnapStart does not.
-            has_snapstart_charges=runtime.startswith(("python", "dotnet")),
+            has_snapstart_charges=_pays_snapstart_charges(spec.runtime),
         )
     return billing.FunctionBilling(
         name=function.name,

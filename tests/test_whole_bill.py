@@ -228,3 +228,32 @@ def test_bad_price_table_key_reported_by_validate_with_file_and_key(
     err = capsys.readouterr().err
     assert "billing.price_table: " in err
     assert "mine.json: architectures.x86_64.requests.usd_per_M is an unknown key" in err
+
+
+def test_prices_the_scenario_needs_missing_from_its_table_refused_before_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The scenario runs batch on arm64 and SnapStart on Python (cache and restore
+    # charges); a table without them cannot price the run, so it must not start.
+    path = write_scenario(tmp_path)
+    table_path = tmp_path / "prices" / "mine.json"
+    table = json.loads(table_path.read_text(encoding="utf-8"))
+    del table["architectures"]["arm64"]
+    del table["architectures"]["x86_64"]["snapstart_restore"]
+    table_path.write_text(json.dumps(table), encoding="utf-8")
+    results = tmp_path / "out"
+
+    assert main(["run", str(path), "-o", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert "2 problems" in err
+    assert (
+        "mine.json: architectures.arm64 is missing; functions.batch runs on arm64"
+        in err
+    )
+    assert (
+        "mine.json: architectures.x86_64.snapstart_restore is missing; "
+        "functions.snap needs it (snapstart)" in err
+    )
+    assert "functions.legacy" not in err  # Java SnapStart has no SnapStart charges
+    assert not (results / "summary.json").exists()
+    assert main(["validate", str(path)]) == 2
