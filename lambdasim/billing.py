@@ -643,11 +643,13 @@ def bill_reports(
     line: npt.ArrayLike,
     architecture: Architecture | str,
     prices: PriceTable,
+    day: npt.ArrayLike | None = None,
 ) -> LogBill:
     """Bill REPORT lines from their Billed Duration and compare with Duration.
 
     Each line is explained by the first rule of `RULES` and billing step (1 ms, then
-    100 ms) under which rounding reproduces its Billed Duration (Assumption A-49).
+    100 ms) under which rounding reproduces its Billed Duration (Assumption A-49);
+    a line whose date is known is tried only with the step in force that day.
     The Duration-based estimate prices Duration rounded up to that step, so the gap
     is exactly the billed INIT or restore (cases.md C9: cost tools that read Duration
     under-report when INIT is billed). Prices are tier-1 list prices of
@@ -662,6 +664,8 @@ def bill_reports(
         line: File line number of each record (for unexplained lines).
         architecture: Architecture of the functions that wrote the log.
         prices: Price table.
+        day: The day each line was logged (``datetime64[D]``, NaT where unknown),
+            or None when no line is dated.
     """
     duration = np.asarray(duration_ms, dtype=np.float64)
     billed = np.asarray(billed_ms, dtype=np.float64)
@@ -672,15 +676,18 @@ def bill_reports(
         np.nan_to_num(np.asarray(billed_restore_ms, dtype=np.float64)),
     )
     rule = np.full(duration.shape, -1, dtype=np.int64)
-    step = np.ones(duration.shape, dtype=np.int64)
+    dated_step = _step_on_day(day, duration.shape)
+    step = np.where(dated_step > 0, dated_step, 1)
     for on in _STEP_DATES:
+        granularity = pricing.billing_rules_on(on).granularity_ms
+        allowed = (dated_step == 0) | (dated_step == granularity)
         for index, extra in enumerate(extras):
             candidate = pricing.billed_duration_ms(
                 duration + extra, None, init_billed=False, billing_date=on
             )
-            fits = (rule < 0) & (candidate == billed)
+            fits = (rule < 0) & allowed & (candidate == billed)
             rule[fits] = index
-            step[fits] = pricing.billing_rules_on(on).granularity_ms
+            step[fits] = granularity
     estimate = np.where(
         step == 1,
         pricing.billed_duration_ms(
@@ -713,3 +720,18 @@ def bill_reports(
         unexplained_ms=float((billed - estimate)[unexplained].sum()),
         gb_seconds=float(pricing.gb_seconds(billed, memory).sum()),
     )
+
+
+def _step_on_day(
+    day: npt.ArrayLike | None, shape: tuple[int, ...]
+) -> npt.NDArray[np.int64]:
+    """The billing step in force on each line's day, 0 where the day is unknown."""
+    steps = np.zeros(shape, dtype=np.int64)
+    if day is None:
+        return steps
+    days = np.asarray(day, dtype="datetime64[D]")
+    known = ~np.isnat(days)
+    for value in np.unique(days[known]):
+        on = value.astype(datetime.date)
+        steps[days == value] = pricing.billing_rules_on(on).granularity_ms
+    return steps

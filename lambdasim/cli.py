@@ -232,6 +232,7 @@ def _bill_logs(args: argparse.Namespace) -> int:
         log.line,
         args.architecture,
         prices,
+        log.day,
     )
     if not args.quiet:
         print(format_log_bill(bill, str(args.log), log.init_reports, args.architecture))

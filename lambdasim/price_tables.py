@@ -464,7 +464,8 @@ def _duration(reader: _Reader, data: Any, path: str) -> DurationPrice | None:
         price = reader.number(tier, "usd_per_gb_s", tier_path)
         if price is not None:
             tiers.append(PriceTier(bound, price))
-    if len(tiers) != len(raw_tiers or []) or effective is None:
+    # No tiers at all (the key is missing) is already reported by `mapping`.
+    if not tiers or len(tiers) != len(raw_tiers or []) or effective is None:
         return None
     _check_tier_order(reader, tiers, f"{path}.tiers")
     return DurationPrice(tuple(tiers), sku, effective)

@@ -142,6 +142,40 @@ def test_read_lenient_units_and_tab_prefixed_export(tmp_path: Path) -> None:
             '{\\"durationMs\\": 1, \\"memorySizeMB\\": 128}}"}]}\n',
             r"line 1, logEvents\[0\]: platform\.report lacks Billed Duration",
         ),
+        (
+            "REPORT RequestId: a Duration: inf ms Billed Duration: 11 ms "
+            "Memory Size: 128 MB\n",
+            r"line 1: REPORT line has Duration inf; expected a finite number >= 0",
+        ),
+        (
+            '{"type": "platform.report", "record": {"metrics": {"durationMs": NaN, '
+            '"billedDurationMs": 2, "memorySizeMB": 128}}}\n',
+            r"line 1: platform\.report has Duration nan; expected a finite number",
+        ),
+        (
+            "REPORT RequestId: a Duration: 10 ms Billed Duration: 11.5 ms "
+            "Memory Size: 128 MB\n",
+            r"line 1: REPORT line has Billed Duration 11\.5; expected a whole number",
+        ),
+        (
+            "REPORT RequestId: a Duration: 10 ms Billed Duration: 11 ms "
+            "Memory Size: 0 MB\n",
+            r"line 1: REPORT line has Memory Size 0; expected 128 to 10240 MB",
+        ),
+        (
+            "REPORT RequestId: a Duration: 10 ms Billed Duration: 11 ms "
+            "Memory Size: 128 MB Memory Size: 256 MB\n",
+            r"line 1: REPORT field 'Memory Size' appears twice",
+        ),
+        (
+            "START RequestId: a\nREPORT garbage\n",
+            r"line 2: REPORT line lacks Duration, Billed Duration, Memory Size",
+        ),
+        (
+            "START RequestId: a\nEND RequestId: a\n",
+            r"x\.log: no REPORT record found; expected text REPORT lines or JSON",
+        ),
+        ("", r"x\.log: no REPORT record found"),
     ],
 )
 def test_read_malformed_line_names_file_and_line(
@@ -149,6 +183,54 @@ def test_read_malformed_line_names_file_and_line(
 ) -> None:
     with pytest.raises(TraceFormatError, match=message):
         read_reports(write(tmp_path, text))
+
+
+def test_read_report_without_request_id_after_a_tab_is_a_report(tmp_path: Path) -> None:
+    text = "2026-01-05T10:00:00Z\tREPORT\tDuration: 9.5 ms\tBilled Duration: 10 ms\t"
+    log = read_reports(write(tmp_path, text + "Memory Size: 128 MB\n"))
+
+    assert (len(log), log.request_id, log.billed_ms[0]) == (1, ("",), 10)
+
+
+def test_read_day_from_text_prefix_json_time_and_subscription_timestamp(
+    tmp_path: Path,
+) -> None:
+    fields = "Duration: 1 ms\tBilled Duration: 1 ms\tMemory Size: 128 MB"
+    metrics = '{"durationMs": 1, "billedDurationMs": 1, "memorySizeMB": 128}'
+    text = (
+        f"2019-06-01T10:00:00.000Z\tREPORT RequestId: a\t{fields}\n"
+        f"REPORT RequestId: b\t{fields}\n"
+        '{"time": "2026-10-08T06:53:49.256Z", "type": "platform.report", '
+        f'"record": {{"metrics": {metrics}}}}}\n'
+        # 1,600,000,000,000 ms after the epoch is 2020-09-13 (UTC).
+        '{"logEvents": [{"timestamp": 1600000000000, "message": '
+        f'"REPORT RequestId: c {fields.replace(chr(9), " ")}"}}]}}\n'
+    )
+    log = read_reports(write(tmp_path, text))
+
+    assert [str(day) for day in log.day] == [
+        "2019-06-01",
+        "NaT",
+        "2026-10-08",
+        "2020-09-13",
+    ]
+
+
+def test_bill_reports_dated_line_uses_the_step_of_its_day() -> None:
+    # Duration 150.30 ms, Init 49.20 ms, billed 200 ms. Undated, the 1 ms step
+    # explains it as ceil(150.30 + 49.20) = 200 with INIT billed (gap 49 ms). Logged
+    # in 2019 the step was 100 ms and zip INIT free: ceil100(150.30) = 200, no gap.
+    args = ([150.30], [200], [1024], [49.20], [math.nan], [1], "x86_64", PRICES)
+    undated = bill_reports(*args)
+    in_2019 = bill_reports(*args, day=np.array(["2019-06-01"], "datetime64[D]"))
+
+    assert (RULES[int(undated.rule[0])], undated.billed_init_ms) == (
+        "duration+init",
+        49,
+    )
+    assert (RULES[int(in_2019.rule[0])], int(in_2019.step_ms[0])) == ("duration", 100)
+    assert in_2019.billed_init_ms == 0
+    assert in_2019.gap_usd == pytest.approx(0.0)
 
 
 def test_read_missing_file_raises(tmp_path: Path) -> None:

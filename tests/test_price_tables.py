@@ -172,6 +172,15 @@ def test_parse_price_table_bad_tiers_raise(tiers: Any, message: str) -> None:
     assert re.search(message, problems[0]), problems[0]
 
 
+def test_parse_price_table_duration_without_tiers_key_is_one_missing_key() -> None:
+    data = shipped()
+    del data["architectures"]["x86_64"]["duration"]["tiers"]
+
+    assert problems_of(data) == [
+        "mine.json: architectures.x86_64.duration.tiers is missing (required)"
+    ]
+
+
 def test_parse_price_table_not_an_object_raises() -> None:
     assert problems_of([1, 2]) == [
         "mine.json: the file is a list; expected an object {...}"

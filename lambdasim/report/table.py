@@ -186,7 +186,7 @@ def format_log_bill(
     """Return the bill of CloudWatch REPORT lines and the Duration-based gap as text."""
     share = 100.0 * bill.gap_usd / bill.total_usd if bill.total_usd else 0.0
     lines = [
-        f"{source}: {bill.reports:,} REPORT lines ({architecture}, tier-1 list "
+        f"{source}: {_lines(bill.reports, 'REPORT line')} ({architecture}, tier-1 list "
         "prices, no free tier)",
         f"  requests                          ${bill.requests_usd:,.10f}",
         f"  duration from Billed Duration     ${bill.billed_usd:,.10f}"

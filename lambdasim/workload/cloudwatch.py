@@ -18,13 +18,20 @@ Lambda writes one REPORT record per invocation, in one of two formats
 
 Other lines (START, END, XRAY, INIT_START, the function's own output) are skipped;
 INIT_REPORT lines (failed or suppressed inits, which have no Billed Duration) are
-counted. Lines starting with ``#`` are comments. A REPORT line that lacks Duration,
-Billed Duration or Memory Size, or a line that starts like JSON but is not, is a
-`TraceFormatError` naming the file and line.
+counted. Lines starting with ``#`` are comments. The day a record was logged is kept
+when the line says it (a text line's leading ISO timestamp, a JSON event's ``time``,
+a subscription log event's ``timestamp``), since the billing step depends on it.
+
+A REPORT record is a `TraceFormatError` naming the file and line when it lacks
+Duration, Billed Duration or Memory Size, repeats one of them, or holds a value Lambda
+never writes: a negative or non-finite time, a fractional Billed Duration, a Memory
+Size outside 128-10,240 MB. So is a line that starts like JSON but is not, and a file
+with no REPORT record at all (nothing to bill is more likely the wrong file).
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
@@ -44,6 +51,10 @@ _TEXT_FIELD = re.compile(
     r":\s*(\S+?)\s*(ms|MB)\b"
 )
 _REQUEST_ID = re.compile(r"RequestId:\s*(\S+)")
+# A text REPORT starts its line, or follows a tab-separated timestamp prefix.
+_TEXT_REPORT = re.compile(r"(?:^|\t)(REPORT\b)")
+_LEADING_DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})T\d")
+_MEMORY_MB = (128.0, 10240.0)  # Lambda's memory range (aws-lambda-facts.md section 4)
 _TEXT_NAMES = {
     "Duration": "duration_ms",
     "Billed Duration": "billed_ms",
@@ -79,6 +90,7 @@ class ReportLog:
         init_ms: Init Duration (NaN on warm starts).
         restore_ms: Restore Duration (SnapStart cold starts).
         billed_restore_ms: Billed Restore Duration (SnapStart cold starts).
+        day: The day each record was logged (NaT where the line does not say).
         init_reports: INIT_REPORT records seen (no Billed Duration of their own).
     """
 
@@ -91,6 +103,7 @@ class ReportLog:
     init_ms: npt.NDArray[np.float64]
     restore_ms: npt.NDArray[np.float64]
     billed_restore_ms: npt.NDArray[np.float64]
+    day: npt.NDArray[np.datetime64]
     init_reports: int
 
     def __len__(self) -> int:
@@ -101,8 +114,8 @@ def read_reports(path: str | Path) -> ReportLog:
     """Read every REPORT record of a CloudWatch log file (text or JSON format).
 
     Raises:
-        TraceFormatError: If the file cannot be read, or a REPORT record or a JSON
-            line is malformed (with the file and line number).
+        TraceFormatError: If the file cannot be read or holds no REPORT record, or
+            a REPORT record or a JSON line is malformed (with the file and line).
     """
     file = Path(path)
     try:
@@ -111,7 +124,7 @@ def read_reports(path: str | Path) -> ReportLog:
         raise TraceFormatError(f"{file}: log file not found") from None
     except (OSError, UnicodeDecodeError) as error:
         raise TraceFormatError(f"{file}: cannot read the log: {error}") from None
-    rows: list[tuple[int, str, dict[str, float]]] = []
+    rows: list[tuple[int, _Report]] = []
     init_reports = 0
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -120,27 +133,51 @@ def read_reports(path: str | Path) -> ReportLog:
         where = f"{file}: line {number}"
         if line.startswith("{"):
             found, inits = _json_line(line, where)
-            rows += [(number, request_id, fields) for request_id, fields in found]
+            rows += [(number, report) for report in found]
             init_reports += inits
-        elif "REPORT RequestId:" in line:
-            rows.append((number, *_text_report(line, where)))
         elif "INIT_REPORT" in line:
             init_reports += 1
+        elif (report := _text_report(line, where)) is not None:
+            rows.append((number, report))
+    if not rows:
+        inits = f" (only {init_reports} INIT_REPORT)" if init_reports else ""
+        raise TraceFormatError(
+            f"{file}: no REPORT record found{inits}; expected text REPORT lines or "
+            "JSON platform.report events"
+        )
     return ReportLog(
         path=file,
-        line=np.array([row[0] for row in rows], dtype=np.int64),
-        request_id=tuple(row[1] for row in rows),
+        line=np.array([number for number, _ in rows], dtype=np.int64),
+        request_id=tuple(report.request_id for _, report in rows),
+        day=np.array([report.day or "NaT" for _, report in rows], "datetime64[D]"),
         init_reports=init_reports,
         **{
-            name: np.array([row[2].get(name, math.nan) for row in rows], dtype=float)
+            name: np.array(
+                [report.fields.get(name, math.nan) for _, report in rows], dtype=float
+            )
             for name in _COLUMNS
         },
     )
 
 
-def _text_report(line: str, where: str) -> tuple[str, dict[str, float]]:
-    """Parse the fields of a text REPORT line, wherever it starts in `line`."""
-    report = line[line.index("REPORT RequestId:") :]
+@dataclass(frozen=True)
+class _Report:
+    """One REPORT record: its RequestId, its fields by column, its day if known."""
+
+    request_id: str
+    fields: dict[str, float]
+    day: str | None = None
+
+
+def _text_report(line: str, where: str, day: str | None = None) -> _Report | None:
+    """Parse a text REPORT line (wherever it starts in `line`), or None if none."""
+    start = line.find("REPORT RequestId:")
+    if start < 0:
+        found = _TEXT_REPORT.search(line)
+        if found is None:
+            return None
+        start = found.start(1)
+    report = line[start:]
     request_id = _REQUEST_ID.search(report)
     fields: dict[str, float] = {}
     for name, value, unit in _TEXT_FIELD.findall(report):
@@ -152,14 +189,18 @@ def _text_report(line: str, where: str) -> tuple[str, dict[str, float]]:
             raise TraceFormatError(
                 f"{where}: REPORT field {name!r} is {value!r} {unit}; expected a number"
             ) from None
+        if _TEXT_NAMES[name] in fields:
+            raise TraceFormatError(f"{where}: REPORT field {name!r} appears twice")
         fields[_TEXT_NAMES[name]] = number
     _check_fields(
         fields, where, "REPORT line", "Duration, Billed Duration, Memory Size"
     )
-    return (request_id.group(1) if request_id else ""), fields
+    return _Report(
+        request_id.group(1) if request_id else "", fields, _iso_day(line) or day
+    )
 
 
-def _json_line(line: str, where: str) -> tuple[list[tuple[str, dict[str, float]]], int]:
+def _json_line(line: str, where: str) -> tuple[list[_Report], int]:
     """Parse one JSON line: a platform event, or a subscription payload of them."""
     event = _loads(line, where)
     if not isinstance(event, dict):
@@ -169,44 +210,46 @@ def _json_line(line: str, where: str) -> tuple[list[tuple[str, dict[str, float]]
     return _event(event, where)
 
 
-def _subscription(
-    log_events: list[Any], where: str
-) -> tuple[list[tuple[str, dict[str, float]]], int]:
-    found: list[tuple[str, dict[str, float]]] = []
+def _subscription(log_events: list[Any], where: str) -> tuple[list[_Report], int]:
+    found: list[_Report] = []
     inits = 0
     for index, log_event in enumerate(log_events):
         here = f"{where}, logEvents[{index}]"
         message = log_event.get("message") if isinstance(log_event, dict) else None
         if not isinstance(message, str):
             continue
+        day = _epoch_ms_day(log_event.get("timestamp"))
         text = message.strip()
         if not text.startswith("{"):
-            if "REPORT RequestId:" in text:
-                found.append(_text_report(text, here))
-            inits += "INIT_REPORT" in text
+            if "INIT_REPORT" in text:
+                inits += 1
+            elif (report := _text_report(text, here, day)) is not None:
+                found.append(report)
             continue
         inner = _loads(text, here)
         if not isinstance(inner, dict):
             continue
         if log_event.get("type") == "platform.report" and "type" not in inner:
-            found.append(_record(inner, here))  # the message is the record itself
+            found.append(_record(inner, here, day))  # the message is the record
             continue
-        more, more_inits = _event(inner, here)
+        more, more_inits = _event(inner, here, day)
         found += more
         inits += more_inits
     return found, inits
 
 
 def _event(
-    event: dict[str, Any], where: str
-) -> tuple[list[tuple[str, dict[str, float]]], int]:
+    event: dict[str, Any], where: str, day: str | None = None
+) -> tuple[list[_Report], int]:
     kind = event.get("type")
     if kind == "platform.report":
-        return [_record(event.get("record"), where)], 0
+        time = event.get("time")
+        day = (_iso_day(time) if isinstance(time, str) else None) or day
+        return [_record(event.get("record"), where, day)], 0
     return [], int(kind == "platform.initReport")
 
 
-def _record(record: Any, where: str) -> tuple[str, dict[str, float]]:
+def _record(record: Any, where: str, day: str | None) -> _Report:
     if not isinstance(record, dict) or not isinstance(record.get("metrics"), dict):
         raise TraceFormatError(
             f"{where}: platform.report without record.metrics; expected "
@@ -229,7 +272,27 @@ def _record(record: Any, where: str) -> tuple[str, dict[str, float]]:
         "platform.report",
         "record.metrics.durationMs, billedDurationMs, memorySizeMB",
     )
-    return str(record.get("requestId", "")), fields
+    return _Report(str(record.get("requestId", "")), fields, day)
+
+
+def _iso_day(text: str) -> str | None:
+    """The day of an ISO 8601 timestamp that `text` starts with, or None."""
+    found = _LEADING_DAY.match(text)
+    if found is None:
+        return None
+    try:
+        return datetime.date.fromisoformat(found.group(1)).isoformat()
+    except ValueError:
+        return None
+
+
+def _epoch_ms_day(timestamp: Any) -> str | None:
+    """The UTC day of a CloudWatch Logs event timestamp (ms since the epoch)."""
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int | float):
+        return None
+    if not math.isfinite(timestamp):
+        return None
+    return str(np.datetime64(int(timestamp), "ms").astype("datetime64[D]"))
 
 
 def _check_fields(fields: dict[str, float], where: str, what: str, wanted: str) -> None:
@@ -238,10 +301,23 @@ def _check_fields(fields: dict[str, float], where: str, what: str, wanted: str) 
         raise TraceFormatError(
             f"{where}: {what} lacks {', '.join(missing)}; expected {wanted}"
         )
-    negative = [_SHOWN[name] for name, value in fields.items() if not value >= 0]
-    if negative:
+    for name, value in fields.items():
+        if not (math.isfinite(value) and value >= 0):
+            raise TraceFormatError(
+                f"{where}: {what} has {_SHOWN[name]} {value:g}; expected a finite "
+                "number >= 0"
+            )
+    billed = fields["billed_ms"]
+    if billed != int(billed):
         raise TraceFormatError(
-            f"{where}: {what} has a negative {', '.join(negative)}; expected >= 0"
+            f"{where}: {what} has Billed Duration {billed:g}; expected a whole "
+            "number of ms"
+        )
+    low, high = _MEMORY_MB
+    if not low <= fields["memory_mb"] <= high:
+        raise TraceFormatError(
+            f"{where}: {what} has Memory Size {fields['memory_mb']:g}; expected "
+            f"{low:.0f} to {high:.0f} MB"
         )
 
 
