@@ -246,8 +246,8 @@ MISTAKES = {
             "timeout_s: 10\n    provisioned_concurrency:\n      $LATEST: 2",
         ),
         "$LATEST: 2",
-        r"functions\.api\.provisioned_concurrency\.\$LATEST is 2; .*applies only to a "
-        r"version or an alias, never to \$LATEST",
+        r"functions\.api\.provisioned_concurrency: '\$LATEST' is what .*applies "
+        r"only to a version or an alias, never to \$LATEST",
     ),
     "provisioned_above_reservation": (
         (
@@ -578,7 +578,9 @@ def test_override_index_out_of_range_reports_valid_range(tmp_path: Path) -> None
 
 def test_override_into_scalar_reports_not_mapping(tmp_path: Path) -> None:
     with pytest.raises(
-        ScenarioError, match=r"^--set name\.first: name holds a value, not a mapping$"
+        ScenarioError,
+        match=r"^--set name\.first: name holds a value, not a mapping; to make it "
+        r"one, set it whole: --set 'name=\{\.\.\.\}'$",
     ):
         load_scenario(write(tmp_path, BASE_YAML), ["name.first=x"])
 
@@ -792,3 +794,123 @@ def test_override_inside_a_block_is_named_by_the_blocks_error(tmp_path: Path) ->
         r"above max \(4\)",
     ):
         load_scenario(write(tmp_path, text), [override])
+
+
+def test_key_given_twice_in_yaml_refused_with_both_lines(tmp_path: Path) -> None:
+    text = edited("    memory_mb: 512\n", "    memory_mb: 512\n    memory_mb: 1024\n")
+    first = line_of(text, "memory_mb: 512")
+    with pytest.raises(
+        ScenarioError,
+        match=rf"s\.yaml:{first + 1}: not valid YAML: key 'memory_mb' is given twice "
+        rf"in one mapping \(lines {first} and {first + 1}\); keep one",
+    ):
+        load_scenario(write(tmp_path, text))
+
+
+def test_yaml_merge_key_may_be_given_again_after_the_merge(tmp_path: Path) -> None:
+    # `<<: *api` brings memory_mb 512; worker's own memory_mb 1024 is no repeat.
+    text = edited("  api:\n", "  api: &api\n").replace(
+        "workload:\n", "  worker:\n    <<: *api\n    memory_mb: 1024\nworkload:\n"
+    )
+
+    functions = load_scenario(write(tmp_path, text)).functions
+
+    assert (functions["api"].memory_mb, functions["worker"].memory_mb) == (512, 1024)
+    assert functions["worker"].timeout_s == 10
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("functions.api.memory_mb=yes", "functions.api.memory_mb"),
+        ("functions.api.error_probability=true", "functions.api.error_probability"),
+        ("workload.0.rate_per_s=false", r"workload\[0\]\.rate_per_s"),
+    ],
+)
+def test_yes_or_true_for_a_number_refused_at_its_key(
+    tmp_path: Path, override: str, key: str
+) -> None:
+    with pytest.raises(
+        ScenarioError,
+        match=rf"\(--set {re.escape(override)}\): {key} is (true|false); expected a "
+        "number, not a yes/no value",
+    ):
+        load_scenario(write(tmp_path, BASE_YAML), [override])
+
+
+def test_version_number_written_as_a_yaml_integer_is_a_qualifier(
+    tmp_path: Path,
+) -> None:
+    text = edited("timeout_s: 10", "timeout_s: 10\n    provisioned_concurrency: {7: 2}")
+    text = text.replace("function: api\n", "function: 'api:7'\n")
+
+    scenario = load_scenario(write(tmp_path, text))
+
+    assert list(scenario.functions["api"].provisioned_concurrency) == ["7"]
+    assert scenario.workload[0].function == "api:7"
+
+
+@pytest.mark.parametrize("key", ["null", "true", "1.5"])
+def test_qualifier_key_neither_name_nor_version_refused(
+    tmp_path: Path, key: str
+) -> None:
+    override = f"functions.api.provisioned_concurrency={{{key}: 5}}"
+    with pytest.raises(
+        ScenarioError,
+        match=rf"functions\.api\.provisioned_concurrency: qualifier {re.escape(key)} "
+        r"is not an alias name or version number",
+    ):
+        load_scenario(write(tmp_path, BASE_YAML), [override])
+
+
+def test_override_that_creates_a_block_locates_its_problems_at_the_override(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(
+        ScenarioError,
+        match=r"s\.yaml \(--set database\.engine=mysql\): database\.query_time is "
+        r"missing \(required\)",
+    ):
+        load_scenario(write(tmp_path, BASE_YAML), ["database.engine=mysql"])
+
+
+def test_override_indexing_a_missing_list_says_to_set_the_whole_list(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(
+        ScenarioError,
+        match=r"^--set events\.0\.at: the scenario has no events list to index; set "
+        r"the whole list, e\.g\. --set 'events=\[\{\.\.\.\}\]'$",
+    ):
+        load_scenario(write(tmp_path, BASE_YAML), ["events.0.at=1m"])
+
+
+def test_override_with_broken_flow_yaml_says_it_is_not_yaml(tmp_path: Path) -> None:
+    with pytest.raises(
+        ScenarioError,
+        match=r"^--set functions\.api\.duration: the value '\{kind: lognormal' is "
+        r"not valid YAML",
+    ):
+        load_scenario(
+            write(tmp_path, BASE_YAML), ["functions.api.duration={kind: lognormal"]
+        )
+
+
+def test_region_close_to_a_known_one_is_a_typo(tmp_path: Path) -> None:
+    with pytest.raises(
+        ScenarioError,
+        match=r"account\.region is 'us-esat-1'; 'us-esat-1' is not an AWS Region "
+        r"\(did you mean .*'us-east-1'",
+    ):
+        load_scenario(write(tmp_path, BASE_YAML), ["account.region=us-esat-1"])
+
+
+def test_empty_value_and_date_as_number_shown_as_written(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(
+            write(tmp_path, BASE_YAML),
+            ["functions.api.memory_mb=", "billing_date=20250101"],
+        )
+    text = str(caught.value)
+    assert "functions.api.memory_mb is null; expected a valid integer" in text
+    assert "billing_date is 20250101; expected a date as YYYY-MM-DD\n" in text + "\n"

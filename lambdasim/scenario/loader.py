@@ -36,6 +36,27 @@ class _Loader(yaml.SafeLoader):
     impossible one; as text, the schema reports it with its place in the file.
     """
 
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> Any:
+        """Refuse a key given twice in one mapping: YAML would keep the last."""
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *defaults`: its keys may be given again here
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                if isinstance(key, typing.Hashable) and key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"key {key!r} is given twice in one mapping (lines "
+                        f"{seen[key]} and {line}); keep one",
+                        key_node.start_mark,
+                    )
+                if isinstance(key, typing.Hashable):
+                    seen[key] = line
+        return super().construct_mapping(node, deep=deep)  # type: ignore[arg-type]
+
 
 _Loader.yaml_implicit_resolvers = {
     first: [
@@ -87,6 +108,10 @@ def _mark_override(lines: dict[PathKey, int | str], key: PathKey, text: str) -> 
     for known in [k for k in lines if k[: len(key)] == key]:
         del lines[known]
     lines[key] = f"--set {text}"
+    # Blocks the override created (`--set database.engine=mysql` on a scenario
+    # without a database) are located at it too, not at the file's first line.
+    for depth in range(1, len(key)):
+        lines.setdefault(key[:depth], f"--set {text}")
 
 
 def validate_scenario(
@@ -299,7 +324,13 @@ def _apply_override(
         ), None
     try:
         value = _load_yaml(text)
-    except yaml.YAMLError:
+    except yaml.YAMLError as error:
+        if text.lstrip().startswith(("{", "[")):
+            problem = getattr(error, "problem", None) or "cannot be parsed"
+            return (
+                f"--set {key_path}: the value {text!r} is not valid YAML ({problem}); "
+                "write a mapping as {key: value, ...} and a list as [a, b, ...]"
+            ), None
         value = text
     parts = key_path.strip().split(".")
     node: Any = raw
@@ -307,6 +338,12 @@ def _apply_override(
     for depth, part in enumerate(parts[:-1]):
         where = ".".join(parts[: depth + 1])
         key.append(int(part) if isinstance(node, list) and part.isdigit() else part)
+        following = parts[depth + 1]
+        if isinstance(node, dict) and node.get(part) is None and following.isdigit():
+            return (
+                f"--set {key_path}: the scenario has no {where} list to index; set "
+                f"the whole list, e.g. --set '{where}=[{{...}}]'"
+            ), None
         node = _step_into(node, part, where)
         if isinstance(node, str):
             return f"--set {key_path}: {node}", None
@@ -369,7 +406,10 @@ def _step_into(node: Any, part: str, where: str) -> Any:
         if child is None:
             child = node[part] = {}
         if not isinstance(child, dict | list):
-            return f"{where} holds a value, not a mapping"
+            return (
+                f"{where} holds a value, not a mapping; to make it one, set it whole: "
+                f"--set '{where}={{...}}'"
+            )
         return child
     return f"{where} holds a value, not a mapping"
 
@@ -385,6 +425,15 @@ def _describe(
 ) -> str:
     key = _clean_loc(error["loc"], raw)
     kind = error["type"]
+    if "[key]" in error["loc"]:
+        # A bad mapping key: pydantic's location holds the key as it coerced it
+        # (true as 1), so the message, which names the key as written, stands alone.
+        parent = key[: len(error["loc"][: error["loc"].index("[key]")]) - 1]
+        bad = error["loc"][error["loc"].index("[key]") - 1]
+        node = _raw_value(raw, parent, default=None)
+        line_key = (*parent, bad) if _has_child(node, bad) else parent
+        message = str(error["msg"]).removeprefix("Value error, ")
+        return _locate(source, lines, line_key, f"{_dotted(parent)}: {message}")
     if kind == "extra_forbidden":
         return _locate(source, lines, key, _unknown_key_message(key, raw))
     if kind == "missing":
@@ -403,7 +452,12 @@ def _describe(
         message += " (a whole number of MB without a unit, e.g. 1024)"
     if kind.startswith("date_"):
         detail = message.removeprefix("Input should be a valid date or datetime, ")
-        message = f"expected a date as YYYY-MM-DD ({detail})"
+        # pydantic's detail helps for text (a month 13); a number it took for a
+        # Unix time, or null, needs none.
+        is_text = isinstance(found, str)
+        message = "expected a date as YYYY-MM-DD" + (f" ({detail})" if is_text else "")
+    if isinstance(found, bool) and kind in ("int_parsing", "float_parsing"):
+        message = "expected a number, not a yes/no value"
     if kind == "string_pattern_mismatch" and key == ("name",):
         message = (
             "expected letters, digits, '.', '_' or '-', starting with a letter or digit"
@@ -442,6 +496,8 @@ _MODEL_TYPE = re.compile(r"a valid dictionary or instance of \w+")
 
 
 def _show(found: Any) -> str:
+    if found is None or isinstance(found, bool):
+        return {None: "null", True: "true", False: "false"}[found]
     if isinstance(found, dict | list):
         text = repr(found)
         return text if len(text) <= 60 else text[:57] + "..."

@@ -13,6 +13,9 @@ import enum
 import itertools
 import math
 import re
+import types
+import typing
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,7 +24,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     ValidationError,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -74,11 +79,65 @@ def _positive_time(value: object) -> float:
 PositiveSeconds = Annotated[float, BeforeValidator(_positive_time)]
 
 
+# AWS Regions by name (commercial, GovCloud, China) as listed in the AWS General
+# Reference, 2025. A name close to one of these but not equal is a typo, which would
+# otherwise silently pick the smallest legacy burst (500); a name like none of them
+# may be a newer Region and is accepted.
+KNOWN_REGIONS = (
+    *("us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1"),
+    *("ca-west-1", "mx-central-1", "sa-east-1", "af-south-1", "il-central-1"),
+    *("me-south-1", "me-central-1", "eu-central-1", "eu-central-2", "eu-west-1"),
+    *("eu-west-2", "eu-west-3", "eu-south-1", "eu-south-2", "eu-north-1"),
+    *("ap-east-1", "ap-east-2", "ap-south-1", "ap-south-2", "ap-northeast-1"),
+    *("ap-northeast-2", "ap-northeast-3", "ap-southeast-1", "ap-southeast-2"),
+    *("ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-7"),
+    *("us-gov-east-1", "us-gov-west-1", "cn-north-1", "cn-northwest-1"),
+)
 _REGION_NAME = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_for_number(cls, data: Any) -> Any:
+        # pydantic takes true as 1 for a number; a user who wrote `pool_size: yes`
+        # or `pinned_fraction: true` meant something else. As text, the value fails
+        # its field's own check, at its own key (the loader words the message).
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields
+        return {
+            key: (
+                str(value).lower()
+                if isinstance(value, bool)
+                and key in fields
+                and not _admits_bool(fields[key].annotation, fields[key].metadata)
+                else value
+            )
+            for key, value in data.items()
+        }
+
+
+def _admits_bool(annotation: Any, metadata: Sequence[Any] = ()) -> bool:
+    """Whether a field's type takes true/false."""
+    # A type with a validator of its own (times, `snapstart: true`) decides.
+    if any(
+        isinstance(m, BeforeValidator | PlainValidator | WrapValidator)
+        for m in metadata
+    ):
+        return True
+    if annotation in (bool, Any, object):
+        return True
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        return _admits_bool(args[0], args[1:])
+    if origin in (types.UnionType, typing.Union):
+        return any(_admits_bool(arg) for arg in args)
+    if origin is Literal:
+        return any(isinstance(arg, bool) for arg in args)
+    return False
 
 
 class InvocationTypeName(enum.StrEnum):
@@ -125,8 +184,16 @@ class AccountSpec(_Strict):
     def _known_region(cls, region: str) -> str:
         # A Region without a price table is priced at us-east-1's (Assumption A-17,
         # with a warning at run time); a string that is no Region name is an error.
-        if region in price_table_regions() or _REGION_NAME.match(region):
+        if region in price_table_regions() or region in KNOWN_REGIONS:
             return region
+        close = difflib.get_close_matches(region, KNOWN_REGIONS, n=2, cutoff=0.85)
+        if close:
+            raise ValueError(
+                f"{region!r} is not an AWS Region (did you mean "
+                f"{' or '.join(map(repr, close))}?)"
+            )
+        if _REGION_NAME.match(region):
+            return region  # a Region newer than KNOWN_REGIONS
         try:
             load_price_table(region)
         except ScenarioError as error:
@@ -306,7 +373,36 @@ def _qualifier(value: object) -> object:
     return value
 
 
-Qualifier = Annotated[str, AfterValidator(_qualifier)]
+def _version_number(value: object) -> object:
+    """A YAML key or item `7` is version 7: Lambda versions are numbers."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return str(value)
+    if not isinstance(value, str):
+        raise ValueError(
+            f"qualifier {_yaml_text(value)} is not an alias name or version number; "
+            "write an alias name or a version number (1, 2, ...)"
+        )
+    return value
+
+
+def _yaml_text(value: object) -> str:
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return repr(value)
+
+
+def _qualifier_names(values: Iterable[Any]) -> list[str]:
+    """Qualifiers as the schema reads them (version numbers as text), others out."""
+    names = []
+    for value in values:
+        try:
+            names.append(str(_version_number(value)))
+        except ValueError:
+            continue  # reported by the field validators
+    return names
+
+
+Qualifier = Annotated[str, BeforeValidator(_version_number), AfterValidator(_qualifier)]
 # PC environments are recycled "every few hours" (AWS Lambda docs); busy
 # environments live about 2 h (xebia.com). Assumption A-20.
 DEFAULT_RECYCLE_INTERVAL = UniformSpec(low=2 * 3600.0, high=4 * 3600.0)
@@ -1230,10 +1326,8 @@ def _declared_qualifiers(spec: Any) -> list[str]:
     if not isinstance(spec, dict):
         return []
     listed = spec.get("qualifiers")
-    names = (
-        [q for q in listed if isinstance(q, str)] if isinstance(listed, list) else []
-    )
-    names += _mapping(spec.get("provisioned_concurrency"))
+    names = _qualifier_names(listed) if isinstance(listed, list) else []
+    names += _qualifier_names(_mapping(spec.get("provisioned_concurrency")))
     return [name for name in dict.fromkeys(names) if name != "$LATEST"]
 
 
@@ -1243,8 +1337,10 @@ def _provisioned_peaks(spec: Any) -> dict[str, int]:
     for qualifier, value in _mapping(
         _mapping(spec).get("provisioned_concurrency")
     ).items():
+        names = _qualifier_names([qualifier])
         try:
-            peaks[qualifier] = ProvisionedSpec.model_validate(value).peak
+            if names:
+                peaks[names[0]] = ProvisionedSpec.model_validate(value).peak
         except ValueError:
             continue  # reported by the field validators
     return peaks

@@ -140,9 +140,9 @@ def read_reports(path: str | Path) -> ReportLog:
         elif (report := _text_report(line, where)) is not None:
             rows.append((number, report))
     if not rows:
-        inits = f" (only {init_reports} INIT_REPORT)" if init_reports else ""
+        only = f" (only {init_reports} INIT_REPORT)" if init_reports else ""
         raise TraceFormatError(
-            f"{file}: no REPORT record found{inits}; expected text REPORT lines or "
+            f"{file}: no REPORT record found{only}; expected text REPORT lines or "
             "JSON platform.report events"
         )
     return ReportLog(
