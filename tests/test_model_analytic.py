@@ -14,8 +14,9 @@ import pytest
 from lambdasim.distributions import ExponentialSpec, LognormalSpec
 from lambdasim.model import AccountConfig, ScaleUpRule
 from lambdasim.report.summary import summarise
+from lambdasim.results import Status
 from lambdasim.workload.synthetic import PoissonSource
-from tests.conftest import function, run_model
+from tests.conftest import arrivals, function, run_model
 
 
 def erlang_b(servers: int, load: float) -> float:
@@ -150,3 +151,28 @@ def test_error_and_crash_probabilities_give_their_share_of_errors():
     assert summary["cold_starts"] / summary["invocations"] == pytest.approx(
         0.05, abs=0.01
     )
+
+
+def test_error_striking_before_the_timeout_ends_the_invocation_as_an_error():
+    # Handler 5 s against a 3 s timeout, error probability 1 at a uniform point of
+    # the handler: the error strikes before 3 s with probability 3/5, else the
+    # timeout comes first. 4 sd of a proportion over 4,000 calls: 4 * sqrt(0.24 /
+    # 4000) = 0.031.
+    from dataclasses import replace
+
+    fn = replace(
+        function(duration_s=5.0, timeout_s=3.0, keep_alive_s=1e6),
+        error_probability=1.0,
+    )
+    records = run_model(
+        [fn],
+        arrivals(np.arange(4000) * 10.0),
+        horizon_s=40_000.0,
+        account=AccountConfig(concurrency_limit=1000, scale_up=None),
+    )
+    status = records.invocations["status"]
+    errors = float(np.mean(status == Status.ERROR))
+    assert errors == pytest.approx(0.6, abs=0.031)
+    assert np.all((status == Status.ERROR) | (status == Status.TIMEOUT))
+    ended_ms = records.invocations["duration_s"][status == Status.ERROR] * 1000.0
+    assert np.all(ended_ms < 3000.0)

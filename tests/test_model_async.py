@@ -131,6 +131,27 @@ def test_function_error_retried_twice_1_then_2_minutes_after_failing():
     assert summary["total"]["retries"] == 2
 
 
+def test_error_retry_past_max_event_age_dropped_at_that_age():
+    # Each attempt errors part way through its 5 s; max event age 100 s. The first
+    # retry runs 60 s after the first attempt ends (before 65 s) and ends before
+    # 70 s; the second would run 120 s after that, past 100 s, so the event is
+    # dropped at 100 s, to the destination as too old (not as retries exhausted).
+    fn = replace(
+        function(duration_s=5.0, timeout_s=10.0),
+        error_probability=1.0,
+        max_event_age_s=100.0,
+    )
+    records, summary = run_async([fn], [0.0], horizon_s=1.0)
+    inv = records.invocations
+    assert list(inv["status"]) == [Status.ERROR, Status.ERROR, Status.DROPPED]
+    assert inv["arrival_s"][1] == pytest.approx(inv["end_s"][0] + 60.0)
+    assert inv["arrival_s"][2] == 100.0
+    assert summary["total"]["on_failure_destination"] == {
+        "retries_exhausted": 0,
+        "max_event_age": 1,
+    }
+
+
 def test_max_retry_attempts_zero_sends_failed_event_straight_to_destination():
     fn = replace(function(duration_s=1.0), error_probability=1.0, max_retry_attempts=0)
     records, summary = run_async([fn], [0.0], horizon_s=1.0)

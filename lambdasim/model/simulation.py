@@ -399,14 +399,15 @@ class Simulation:
         # then the handler, all bounded by the function timeout.
         run_s = reinit_s + duration_s
         status = _OK
+        if function.has_failures and reinit_s < function.timeout_s:
+            # An error that strikes before the timeout ends the invocation first.
+            status, run_s = self._draw_failure(function, instance, reinit_s, duration_s)
         if run_s > function.timeout_s:
             # Assumption A-06: stopped at the timeout, the environment is reset.
             status = _INIT_ERROR if reinit_s >= function.timeout_s else _TIMEOUT
             run_s = function.timeout_s
             instance.needs_init = True
             instance.is_broken = status == _INIT_ERROR
-        elif function.has_failures:
-            status, run_s = self._draw_failure(function, instance, reinit_s, duration_s)
         duration_s = run_s
         end_s = start_s + duration_s
 
@@ -534,12 +535,10 @@ class Simulation:
             first_arrival_s,
             retries + 1,
         )
-        self.env.call_at(
-            end_s + _ASYNC_ERROR_DELAYS_S[retries],
-            self._retry_async,
-            retry,
-            priority=ARRIVAL,
+        retry_at_s, callback = self._error_retry_plan(
+            function, end_s, retries, first_arrival_s
         )
+        self.env.call_at(retry_at_s, callback, retry, priority=ARRIVAL)
 
     def request(
         self,
@@ -628,7 +627,9 @@ class Simulation:
             status[row] in _RETRIED_ERRORS
             and error_retries < function.config.max_retry_attempts
         ):
-            plan = (end_s + _ASYNC_ERROR_DELAYS_S[error_retries], self._retry_async)
+            plan = self._error_retry_plan(
+                function, end_s, error_retries, first_arrival_s
+            )
             error_retries += 1
         else:
             plan = None
@@ -669,6 +670,24 @@ class Simulation:
         expires_s = first_arrival_s + function.config.max_event_age_s
         if retry_at_s > expires_s:
             return expires_s, self._drop_async
+        return retry_at_s, self._retry_async
+
+    def _error_retry_plan(
+        self,
+        function: Function,
+        end_s: float,
+        error_retries: int,
+        first_arrival_s: float,
+    ) -> tuple[float, Callable[[Call], None]]:
+        """Return when a failed event is retried, or dropped at its maximum age.
+
+        The maximum event age bounds error retries too: an event that would be
+        older than it at its retry is discarded when it reaches that age.
+        """
+        retry_at_s = end_s + _ASYNC_ERROR_DELAYS_S[error_retries]
+        expires_s = first_arrival_s + function.config.max_event_age_s
+        if retry_at_s > expires_s:
+            return max(expires_s, end_s), self._drop_async
         return retry_at_s, self._retry_async
 
     def _retry_async(self, event: Call) -> None:
