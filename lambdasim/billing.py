@@ -320,7 +320,8 @@ def _function_charges(
             ("snapstart", "snapstart_usd"),
         )
     }
-    per_function["snapstart"] += _snapstart_cache(functions, prices, horizon_s)
+    ran = np.bincount(rows.function[rows.ran], minlength=n).astype(np.float64)
+    per_function["snapstart"] += _snapstart_cache(functions, prices, horizon_s, ran)
     return per_function
 
 
@@ -464,17 +465,32 @@ def _average_rate(monthly_gb_s: float, tiers: tuple[PriceTier, ...]) -> float:
 
 
 def _snapstart_cache(
-    functions: Sequence[FunctionBilling], prices: PriceTable, horizon_s: float
+    functions: Sequence[FunctionBilling],
+    prices: PriceTable,
+    horizon_s: float,
+    ran: FloatArray,
 ) -> FloatArray:
-    """Cache charge of each SnapStart version over the run (Assumption A-45)."""
+    """Cache charge of each SnapStart function over the run (Assumption A-45).
+
+    One snapshot per function, whatever its qualifiers: its charge is shared among
+    them in proportion to their invocations that ran (all on the first if none ran).
+    """
     cache = np.zeros(len(functions))
+    by_name: dict[str, list[int]] = {}
     for i, function in enumerate(functions):
         if function.snapstart and function.snapstart.has_snapstart_charges:
-            cache[i] = float(
-                pricing.snapstart_cache_usd(
-                    horizon_s, function.memory_mb, function.architecture, prices
-                )
+            by_name.setdefault(function.name.partition(":")[0], []).append(i)
+    for indices in by_name.values():
+        first = functions[indices[0]]
+        usd = float(
+            pricing.snapstart_cache_usd(
+                horizon_s, first.memory_mb, first.architecture, prices
             )
+        )
+        counts = ran[indices]
+        total = counts.sum()
+        shares = counts / total if total > 0 else np.eye(len(indices))[0]
+        cache[indices] = usd * shares
     return cache
 
 

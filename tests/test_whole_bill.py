@@ -140,6 +140,32 @@ def test_snapstart_cold_start_uses_restore_and_bills_its_billed_part(
     assert (legacy["billed_init_ms"] > 0).all()
 
 
+def test_snapstart_cache_charged_once_per_function_whatever_its_qualifiers(
+    tmp_path: Path,
+) -> None:
+    # snap is invoked only as snap:live; $LATEST ("snap") never runs. One snapshot
+    # of 0.5 GB for the 30-minute run: 0.5 x 1800 x $0.0000015046, all on snap:live,
+    # plus one restore charge (0.5 GB x $0.0001397998) per cold start.
+    overrides = [
+        "functions.snap.qualifiers=[live]",
+        "workload.2.function=snap:live",
+        "billing.project_to_month=false",
+        "billing.free_tier=false",
+    ]
+    result = lambdasim.simulate(
+        lambdasim.load_scenario(write_scenario(tmp_path), overrides)
+    )
+    functions = result.summary["functions"]
+    rows = result.invocations
+    cold = int((rows["is_cold"] & (rows["function"] == "snap:live")).sum())
+
+    assert cold > 0
+    assert functions["snap"]["cost_usd"]["snapstart"] == 0
+    assert functions["snap:live"]["cost_usd"]["snapstart"] == pytest.approx(
+        0.5 * 1800 * 0.0000015046 + cold * 0.5 * 0.0001397998, rel=1e-9
+    )
+
+
 def test_free_tier_off_and_no_projection_by_override(tmp_path: Path) -> None:
     path = write_scenario(tmp_path)
     on = lambdasim.simulate(lambdasim.load_scenario(path))
@@ -187,6 +213,39 @@ def test_run_prints_cost_statement(
             ),
             r"bill\.yaml:\d+: functions\.batch\.snapstart: runtime 'nodejs22\.x' has "
             "no SnapStart; expected a Java",
+        ),
+        (
+            ("    runtime: python3.13\n", "    runtime: python3.11\n"),
+            r"functions\.snap\.snapstart: runtime 'python3\.11' has no SnapStart; "
+            r"expected a Java \(11\+\), Python \(3\.12\+\) or \.NET \(8\+\)",
+        ),
+        (
+            ("    runtime: java21\n", "    runtime: java8.al2\n"),
+            r"functions\.legacy\.snapstart: runtime 'java8\.al2' has no SnapStart",
+        ),
+        (
+            (
+                "    runtime: java21\n",
+                "    runtime: graalvm-java21-provided.al2023\n",
+            ),
+            r"functions\.legacy\.snapstart: runtime 'graalvm-java21-provided\.al2023'"
+            " has no SnapStart",
+        ),
+        (
+            (
+                "    runtime: java21\n",
+                "    runtime: java21\n    provisioned_concurrency: {live: 2}\n",
+            ),
+            r"functions\.legacy\.snapstart: set with provisioned_concurrency, which "
+            "Lambda does not support together with SnapStart",
+        ),
+        (
+            (
+                "    runtime: java21\n",
+                "    runtime: java21\n    ephemeral_storage_mb: 1024\n",
+            ),
+            r"functions\.legacy\.snapstart: set with ephemeral_storage_mb 1024; "
+            "SnapStart supports only the default 512 MB",
         ),
         (
             ("billed_restore_fraction: 0.25", "billed_restore_fraction: 2"),

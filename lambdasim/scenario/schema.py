@@ -278,8 +278,6 @@ DEFAULT_RESTORE = LognormalSpec(median=0.6, p99=0.95)
 # Billed Restore Duration / Restore Duration: median 0.27 over the same rows
 # (0.21-0.37); 83 / 450.46 = 0.18 in S07. Assumption A-46.
 DEFAULT_BILLED_RESTORE_FRACTION = 0.27
-# Runtimes SnapStart supports (Java 11+, Python 3.12+, .NET 8+; zip packages only).
-SNAPSTART_RUNTIMES = ("java", "python", "dotnet")
 
 
 class SnapStartSpec(_Strict):
@@ -673,14 +671,33 @@ def snapstart_problem(runtime: Any, package_type: Any) -> str | None:
             "set on an image function; SnapStart supports zip packages only: remove "
             "snapstart or use package_type: zip"
         )
-    if isinstance(runtime, str) and not runtime.strip().lower().startswith(
-        SNAPSTART_RUNTIMES
-    ):
+    if isinstance(runtime, str) and not _has_snapstart(runtime.strip().lower()):
         return (
             f"runtime {runtime!r} has no SnapStart; expected a Java (11+), Python "
             "(3.12+) or .NET (8+) runtime"
         )
     return None
+
+
+# The first version of each runtime family with SnapStart (AWS Lambda docs,
+# "Improving startup performance with Lambda SnapStart").
+_SNAPSTART_VERSIONS = (
+    (re.compile(r"^java(\d+)"), (11,)),
+    (re.compile(r"^python(\d+)\.(\d+)"), (3, 12)),
+    (re.compile(r"^dotnet(\d+)"), (8,)),
+)
+
+
+def _has_snapstart(runtime: str) -> bool:
+    if "provided" in runtime:
+        return False  # custom runtimes (.NET AOT, GraalVM) have no SnapStart
+    if runtime in ("java", "python", "dotnet"):
+        return True  # a family name: its newest preset
+    for pattern, first in _SNAPSTART_VERSIONS:
+        found = pattern.match(runtime)
+        if found is not None:
+            return tuple(int(part) for part in found.groups()) >= first
+    return False
 
 
 def _check_init(
@@ -1439,9 +1456,30 @@ def _snapstart_problems(
     problem = snapstart_problem(
         runtime, spec.get("package_type", PackageType.ZIP.value)
     )
-    if problem is None:
-        return []
-    return [((*key, "snapstart"), _init_message(key, "snapstart", [problem], ""))]
+    problems = []
+    if problem is not None:
+        problems.append(
+            ((*key, "snapstart"), _init_message(key, "snapstart", [problem], ""))
+        )
+    # AWS: SnapStart does not support provisioned concurrency, nor ephemeral
+    # storage above 512 MB (Lambda docs, SnapStart's supported features).
+    unsupported = []
+    if spec.get("provisioned_concurrency"):
+        unsupported.append(
+            "set with provisioned_concurrency, which Lambda does not support "
+            "together with SnapStart: remove one"
+        )
+    storage = spec.get("ephemeral_storage_mb")
+    if isinstance(storage, int) and not isinstance(storage, bool) and storage > 512:
+        unsupported.append(
+            f"set with ephemeral_storage_mb {storage}; SnapStart supports only the "
+            "default 512 MB of /tmp"
+        )
+    problems += [
+        ((*key, "snapstart"), _init_message(key, "snapstart", [text], ""))
+        for text in unsupported
+    ]
+    return problems
 
 
 def _init_problems(
