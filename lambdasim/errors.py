@@ -20,16 +20,22 @@ class ScenarioError(SimulatorError, ValueError):
             what is allowed.
     """
 
-    def __init__(self, problems: list[str] | str, source: str | None = None) -> None:
+    def __init__(
+        self,
+        problems: list[str] | str,
+        source: str | None = None,
+        subject: str = "the scenario",
+    ) -> None:
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         self.source = source
+        self.subject = subject
         super().__init__(self._render())
 
     def _render(self) -> str:
         if len(self.problems) == 1:
             return self.problems[0]
         count = len(self.problems)
-        lines = [f"{count} problems in the scenario:"]
+        lines = [f"{count} problems in {self.subject}:"]
         lines.extend(f"  - {problem}" for problem in self.problems)
         return "\n".join(lines)
 

@@ -26,8 +26,14 @@ Format version 2 (version 1 had only requests and duration)::
                 source}                                       (optional)
     aurora_serverless_v2: {usd_per_acu_hour, sku, source}     (optional)
 
-An optional price that a run needs but the table lacks is an error at pricing time
-naming the table and the key (`ArchitecturePrices.rate`).
+An optional price that a run needs but the table lacks is an error before the run,
+naming the table and the key (`lambdasim.runner.check_prices`).
+
+A table's prices apply on every billing date (Assumption A-65): each ``effective``
+date records when the AWS Price List stated that price, it does not switch prices
+by date. What changes with the scenario's ``billing_date`` are the billing rules
+(`lambdasim.pricing.BILLING_RULES`); to price another era's list prices, give a
+table of your own.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from typing import Any
 from lambdasim.errors import ScenarioError
 
 DEFAULT_REGION = "us-east-1"
+CURRENCY = "USD"
 PRICE_FORMAT_VERSION = 2
 
 
@@ -358,7 +365,7 @@ def parse_price_table(data: Any, where: str) -> PriceTable:
             f"format {PRICE_FORMAT_VERSION}; compare with lambdasim/prices/"
             f"{DEFAULT_REGION}.json)",
         )
-        raise ScenarioError(reader.problems)
+        raise ScenarioError(reader.problems, subject="the price table")
     architectures = _architectures(reader, table.get("architectures"))
     free_tier = _free_tier(reader, table.get("free_tier"))
     proxy = table.get("rds_proxy")
@@ -368,9 +375,18 @@ def parse_price_table(data: Any, where: str) -> PriceTable:
         _aurora_serverless(reader, aurora) if aurora is not None else None
     )
     strings = {key: reader.text(table, key, "") for key in ("region", "currency")}
+    if "currency" in table and strings["currency"] not in ("", CURRENCY):
+        reader.problem(
+            "currency",
+            f"is {strings['currency']!r}; expected {CURRENCY!r} (lambdasim reports "
+            "every cost in US dollars: convert the prices)",
+        )
     source = reader.text(table, "source", "")
     if reader.problems or free_tier is None:
-        raise ScenarioError(reader.problems or [f"{where}: free_tier is missing"])
+        raise ScenarioError(
+            reader.problems or [f"{where}: free_tier is missing"],
+            subject="the price table",
+        )
     return PriceTable(
         region=strings["region"],
         currency=strings["currency"],

@@ -172,7 +172,7 @@ def simulate(scenario: schema.Scenario, seed: int | None = None) -> RunResult:
         TraceFormatError: A trace file is malformed.
     """
     seed = scenario.seed if seed is None else seed
-    check_prices(scenario)
+    prices = check_prices(scenario)
     functions, sources = _resolve(scenario, seed)
     account = _account(scenario.account)
     configs = [_function_config(f) for f in functions]
@@ -200,7 +200,7 @@ def simulate(scenario: schema.Scenario, seed: int | None = None) -> RunResult:
         simulation.add_arrivals(source.chunks, source.client, source.key)
     records = simulation.run()
     logger.info("run finished: %d invocation attempts", records.invocation_count)
-    run_bill = bill(records, functions, scenario)
+    run_bill = bill(records, functions, scenario, prices)
     summary = summarise(
         records,
         scenario=scenario.name,
@@ -212,7 +212,7 @@ def simulate(scenario: schema.Scenario, seed: int | None = None) -> RunResult:
     summary["billing_date"] = scenario.billing_date.isoformat()
     summary["billing"] = run_bill.describe(scenario.horizon)
     if "database" in summary:
-        _database_costs(summary["database"], records, scenario, run_bill)
+        _database_costs(summary["database"], records, scenario, run_bill, prices)
     return RunResult(scenario=scenario, seed=seed, records=records, summary=summary)
 
 
@@ -724,6 +724,7 @@ def bill(
     records: RunRecords,
     functions: list[ResolvedFunction],
     scenario: schema.Scenario,
+    prices: pricing.PriceTable,
 ) -> billing.RunBill:
     """Bill a run and add the per-invocation billing columns to its records.
 
@@ -732,7 +733,6 @@ def bill(
     bill their Billed Restore Duration instead. The model's `served_by` column, when
     present, marks invocations served by provisioned concurrency.
     """
-    prices = _price_table(scenario)
     inv = records.invocations
     run_bill = billing.bill_run(
         inv["function_index"],
@@ -761,6 +761,7 @@ def _database_costs(
     records: RunRecords,
     scenario: schema.Scenario,
     run_bill: billing.RunBill,
+    prices: pricing.PriceTable,
 ) -> None:
     """Add the proxy's charge (from the bill), the capacity and the database's cost.
 
@@ -770,7 +771,7 @@ def _database_costs(
     spec = scenario.database
     assert spec is not None  # a run with a database block
     proxy_usd = float(run_bill.breakdown["proxy"][-1])
-    unpriced = _proxy_unpriced(scenario, _price_table(scenario))
+    unpriced = _proxy_unpriced(scenario, prices)
     block["proxy_cost_usd"] = None if unpriced else proxy_usd
     block["serverless_acu"] = None
     hours = scenario.horizon / 3600.0
@@ -785,7 +786,7 @@ def _database_costs(
             "peak": float(acu.max()) if acu.size else spec.capacity_min_acu,
             "acu_hours": acu_hours,
         }
-        cost = pricing.aurora_serverless_usd(acu_hours, _price_table(scenario))
+        cost = pricing.aurora_serverless_usd(acu_hours, prices)
     block["database_cost_usd"] = cost
     block["database_monthly_usd"] = (
         None if cost is None or hours <= 0 else cost * billing.MONTH_S / 3600.0 / hours
@@ -876,8 +877,8 @@ def _provisioned_usage(records: RunRecords) -> billing.ProvisionedUsage | None:
     )
 
 
-def check_prices(scenario: schema.Scenario) -> None:
-    """Check that the run's price table has every price the scenario needs.
+def check_prices(scenario: schema.Scenario) -> pricing.PriceTable:
+    """Return the run's price table, checked to have every price the scenario needs.
 
     Run before the model so that a long run is not wasted on a table without, say,
     arm64 or provisioned concurrency prices (`lambdasim validate` runs it too).
@@ -923,6 +924,7 @@ def check_prices(scenario: schema.Scenario) -> None:
         )
     if problems:
         raise ScenarioError(problems)
+    return prices
 
 
 def _needed_rates(
@@ -952,9 +954,18 @@ def _pays_snapstart_charges(runtime: str) -> bool:
 
 
 def _price_table(scenario: schema.Scenario) -> pricing.PriceTable:
-    if scenario.billing.price_table is not None:
-        return pricing.load_price_table_file(scenario.billing.price_table)
     region = scenario.account.region
+    if scenario.billing.price_table is not None:
+        table = pricing.load_price_table_file(scenario.billing.price_table)
+        if table.region != region:
+            logger.warning(
+                "the price table %s is for %s, the scenario's account is in %s: "
+                "costs use the table's prices",
+                scenario.billing.price_table,
+                table.region,
+                region,
+            )
+        return table
     if region in pricing.price_table_regions():
         return pricing.load_price_table(region)
     # Assumption A-17: a Region without a price table is priced as us-east-1.

@@ -210,3 +210,18 @@ def test_load_price_table_file_invalid_json_names_line(tmp_path: Path) -> None:
 def test_load_price_table_file_missing_file_raises(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match=r"nope\.json: price table file not found"):
         load_price_table_file(tmp_path / "nope.json")
+
+
+def test_parse_price_table_other_currency_refused_and_headed_as_a_price_table() -> None:
+    data = shipped()
+    data["currency"] = "EUR"
+    del data["free_tier"]["source"]
+
+    with pytest.raises(ScenarioError) as caught:
+        parse_price_table(data, "mine.json")
+
+    assert str(caught.value).startswith("2 problems in the price table:")
+    assert caught.value.problems[-1] == (
+        "mine.json: currency is 'EUR'; expected 'USD' (lambdasim reports every cost "
+        "in US dollars: convert the prices)"
+    )

@@ -316,3 +316,20 @@ def test_prices_the_scenario_needs_missing_from_its_table_refused_before_the_run
     assert "functions.legacy" not in err  # Java SnapStart has no SnapStart charges
     assert not (results / "summary.json").exists()
     assert main(["validate", str(path)]) == 2
+
+
+def test_price_table_of_another_region_used_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    scenario = lambdasim.load_scenario(
+        write_scenario(tmp_path), ["account.region=eu-west-1", "horizon=1m"]
+    )
+    with caplog.at_level("WARNING", logger="lambdasim.runner"):
+        lambdasim.simulate(scenario)
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    table = tmp_path / "prices" / "mine.json"
+    assert warnings == [
+        f"the price table {table} is for us-east-1, the scenario's account is in "
+        "eu-west-1: costs use the table's prices"
+    ]
