@@ -398,6 +398,12 @@ def invocations_frame(records: RunRecords) -> pd.DataFrame:
             "latency_ms": (end_s - arrival_s) * 1000.0,
         }
     )
+    if records.database:
+        # Why each db_error failed; only in runs with a database.
+        reasons = np.zeros(len(frame), dtype=np.int64)
+        errors = records.database["errors"]
+        reasons[errors["row"].astype(np.int64)] = errors["reason"]
+        frame["db_error_reason"] = _labels(reasons, DbErrorReason)
     for name in BILLING_COLUMNS:
         frame[name] = billing_column(records, name)
     return frame

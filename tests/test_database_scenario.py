@@ -248,6 +248,17 @@ def test_summary_without_proxy_hand_worked():
     assert (database["has_proxy"], database["proxy_cost_usd"]) == (False, 0.0)
 
 
+def test_invocation_rows_say_why_each_db_error_failed():
+    # The hand-worked run above: 3 of 8 arrivals at 0 are refused a connection.
+    rows = lambdasim.simulate(scenario()).invocations
+    reasons = rows.groupby(["status", "db_error_reason"], observed=True).size()
+
+    assert reasons.to_dict() == {
+        ("ok", "none"): 5,
+        ("db_error", "too_many_connections"): 3,
+    }
+
+
 def test_summary_with_proxy_hand_worked():
     # Cap 30 % of 10 = 3. Borrow waits (see test_model_database): three of 0, three
     # of 0.15 s, two of 0.30 s: p50 150 ms (between the 4th and 5th of 8), p99 and
