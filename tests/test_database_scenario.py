@@ -114,6 +114,68 @@ def test_scenario_database_defaults_come_from_class_and_engine():
 # -- bad input
 
 
+@pytest.mark.parametrize(
+    ("database", "message"),
+    [
+        (
+            {"engine": "mysql", "service": "aurora", "query_time": "2ms"},
+            r"database: an aurora database needs instance_class \(the db\.t3\.micro "
+            r"default is not an Aurora class; the smallest is db\.t3\.small",
+        ),
+        (
+            {"engine": "mysql", "service": "aurora", "instance_class": "db.t3.micro"},
+            r"database: instance_class 'db\.t3\.micro' is not offered by Aurora "
+            r"MySQL; the smallest class is db\.t3\.small",
+        ),
+        (
+            {
+                "engine": "postgres",
+                "service": "aurora",
+                "instance_class": "db.t3.small",
+            },
+            r"not offered by Aurora PostgreSQL; the smallest class is db\.t3\.medium",
+        ),
+        (
+            {
+                "engine": "mysql",
+                "service": "aurora",
+                "instance_class": "db.r6g.large",
+                "max_connections": 50000,
+            },
+            r"max_connections 50000 is above Aurora MySQL's maximum of 16000",
+        ),
+        (
+            {"engine": "postgres", "instance_class": "db.serverless"},
+            r"db\.serverless is Aurora Serverless v2's class: use service: "
+            "aurora-serverless-v2",
+        ),
+        (
+            {"engine": "postgres", "instance_class": "r6g.large"},
+            r"unknown instance class 'r6g\.large' \(did you mean 'db\.r6g\.large'\?\)",
+        ),
+    ],
+)
+def test_database_size_aurora_does_not_offer_is_refused(database, message):
+    # Aurora MySQL's smallest class is db.t3.small (45 connections), Aurora
+    # PostgreSQL's db.t3.medium; Aurora MySQL's max_connections can be set up to
+    # 16,000 (aws-lambda-facts.md section 7).
+    with pytest.raises(ScenarioError, match=message):
+        scenario(database={"query_time": "2ms", **database})
+
+
+def test_aurora_without_class_but_with_its_numbers_is_accepted():
+    spec = scenario(
+        database={
+            "engine": "mysql",
+            "service": "aurora",
+            "max_connections": 300,
+            "vcpus": 4,
+            "query_time": "2ms",
+        }
+    ).database
+    assert (spec.effective_max_connections, spec.effective_vcpus) == (300, 4.0)
+
+
 def test_unknown_instance_class_is_a_scenario_error():
     with pytest.raises(ScenarioError, match=r"unknown instance class 'db\.t3\.tiny'"):
         scenario(database={"instance_class": "db.t3.tiny", "query_time": "2ms"})

@@ -227,7 +227,7 @@ MISTAKES = {
     "unknown_distribution_kind": (
         ("kind: lognormal", "kind: lognormol"),
         "kind: lognormol",
-        r"functions\.api\.duration is .*; unknown distribution kind 'lognormol'; "
+        r"functions\.api\.duration: unknown distribution kind 'lognormol'; "
         r"expected one of: constant, exponential, lognormal",
     ),
     "negative_rate": (
@@ -266,7 +266,7 @@ MISTAKES = {
             "      live: {concurrency: 2, target_tracking: {min: 1, max: 4}}",
         ),
         "live: {concurrency: 2",
-        r"functions\.api\.provisioned_concurrency\.live is .*; give exactly one of "
+        r"functions\.api\.provisioned_concurrency\.live: give exactly one of "
         r"concurrency, schedule and target_tracking; found concurrency, "
         r"target_tracking",
     ),

@@ -115,7 +115,7 @@ MISTAKES = {
     "retry_on_sqs_source": (
         ("invocation_type: sqs", "invocation_type: sqs\n    retry: sdk"),
         "- type: burst",
-        r"workload\[0\] is .*; retry and upstream_timeout describe a synchronous "
+        r"workload\[0\]: retry and upstream_timeout describe a synchronous "
         r"caller; a message sent "
         r"to SQS is retried by its queue",
     ),

@@ -225,10 +225,11 @@ def _database_lines(database: Mapping[str, Any]) -> list[str]:
     cap = database["proxy_connection_cap"]
     limit = f"proxy cap {cap:,}" if cap is not None else "no proxy"
     lines = [
-        f"database: peak {database['peak_connections']:,} connections of "
+        f"database: peak {_lines(database['peak_connections'], 'connection')} of "
         f"{database['usable_connections']:,} usable ({limit}), peak "
-        f"{database['peak_queries_in_flight']:,} queries in flight on "
-        f"{database['vcpus']:g} vCPUs"
+        f"{database['peak_queries_in_flight']:,} "
+        f"{'query' if database['peak_queries_in_flight'] == 1 else 'queries'} in "
+        f"flight on {database['vcpus']:g} vCPU{'' if database['vcpus'] == 1 else 's'}"
     ]
     if database["has_proxy"]:
         wait = database["borrow_wait_ms"]
@@ -240,7 +241,8 @@ def _database_lines(database: Mapping[str, Any]) -> list[str]:
         )
         lines.append(
             f"proxy: peak {database['peak_client_connections']:,} client "
-            f"connections, {database['peak_pinned_connections']:,} pinned; {waits}; "
+            f"connection{'' if database['peak_client_connections'] == 1 else 's'}, "
+            f"{database['peak_pinned_connections']:,} pinned; {waits}; "
             + (
                 f"cost ${database['proxy_cost_usd']:,.4f}"
                 if database["proxy_cost_usd"] is not None

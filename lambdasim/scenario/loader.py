@@ -446,6 +446,9 @@ def _describe(
         message = f"expected 'type' to be one of: {', '.join(types)}"
     if kind == "value_error" and key == ():
         return _locate(source, lines, key, message)
+    if kind == "value_error" and isinstance(found, dict):
+        # A check of a whole block: the block's text would say nothing more.
+        return _locate(source, lines, key, f"{_dotted(key)}: {message}")
     if kind in _BOUND_ERRORS:
         message = _range_message(key, raw) or message
     if kind.startswith("int_") and key and str(key[-1]).endswith("_mb"):

@@ -911,6 +911,9 @@ class BillingSpec(_Strict):
     price_table: str | None = None
 
 
+_ENGINE_NAMES = {"mysql": "MySQL", "postgres": "PostgreSQL"}
+
+
 class DatabaseSpec(_Strict):
     """The database behind the functions (one RDS or Aurora instance, the writer).
 
@@ -951,6 +954,20 @@ class DatabaseSpec(_Strict):
     @field_validator("instance_class")
     @classmethod
     def _known_class(cls, name: str | None) -> str | None:
+        if name == "db.serverless":
+            raise ValueError(
+                "db.serverless is Aurora Serverless v2's class: use service: "
+                "aurora-serverless-v2 with min_acu and max_acu instead"
+            )
+        if name is not None and not name.startswith("db."):
+            try:
+                instance_class(f"db.{name}")
+            except ValueError:
+                pass
+            else:
+                raise ValueError(
+                    f"unknown instance class {name!r} (did you mean 'db.{name}'?)"
+                )
         if name is not None:
             instance_class(name)  # raises ValueError with the classes it knows
         return name
@@ -973,6 +990,8 @@ class DatabaseSpec(_Strict):
                     f"min_acu and max_acu are for service: aurora-serverless-v2; a "
                     f"{self.service} database's size is its instance_class"
                 )
+            if self.service == "aurora":
+                self._check_aurora_class()
             return self
         if self.instance_class is not None:
             raise ValueError(
@@ -996,6 +1015,29 @@ class DatabaseSpec(_Strict):
                 "priced per ACU-hour from the price table; remove usd_per_hour"
             )
         return self
+
+    def _check_aurora_class(self) -> None:
+        """Aurora offers no micro classes (nor small ones for PostgreSQL)."""
+        smallest = "db.t3.medium" if self.engine == "postgres" else "db.t3.small"
+        if self.engine == "mysql" and (self.max_connections or 0) > 16000:
+            raise ValueError(
+                f"max_connections {self.max_connections} is above Aurora MySQL's "
+                "maximum of 16000"
+            )
+        if self.instance_class is None:
+            if self.max_connections is None or self.vcpus is None:
+                raise ValueError(
+                    "an aurora database needs instance_class (the db.t3.micro "
+                    f"default is not an Aurora class; the smallest is {smallest}, "
+                    "e.g. db.r6g.large), or max_connections and vcpus"
+                )
+            return
+        size = self.instance_class.rsplit(".", 1)[-1]
+        if size == "micro" or (self.engine == "postgres" and size == "small"):
+            raise ValueError(
+                f"instance_class {self.instance_class!r} is not offered by Aurora "
+                f"{_ENGINE_NAMES[self.engine]}; the smallest class is {smallest}"
+            )
 
     @property
     def is_serverless(self) -> bool:
