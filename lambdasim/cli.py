@@ -21,6 +21,7 @@ from lambdasim.errors import OutputError, SimulatorError
 from lambdasim.report.table import format_log_bill, format_summary
 from lambdasim.runner import check_prices, simulate
 from lambdasim.scenario import load_scenario
+from lambdasim.scenario.advice import scenario_warnings
 from lambdasim.workload.cloudwatch import read_reports
 
 logger = logging.getLogger("lambdasim")
@@ -209,6 +210,8 @@ def _check_writable(directory: Path) -> None:
 def _validate(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario, args.overrides)
     check_prices(scenario)
+    for message in scenario_warnings(scenario):
+        logger.warning("%s", message)
     if not args.quiet:
         functions = _plural(len(scenario.functions), "declared function")
         sources = _plural(len(scenario.workload), "workload source")

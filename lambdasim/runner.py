@@ -74,6 +74,7 @@ from lambdasim.results import (
     write_outputs,
 )
 from lambdasim.scenario import schema
+from lambdasim.scenario.advice import late_bursts, scenario_warnings
 from lambdasim.scenario.loader import scenario_sha256
 from lambdasim.workload.azure import (
     Azure2019Trace,
@@ -173,6 +174,8 @@ def simulate(scenario: schema.Scenario, seed: int | None = None) -> RunResult:
     """
     seed = scenario.seed if seed is None else seed
     prices = check_prices(scenario)
+    for message in scenario_warnings(scenario):
+        logger.warning("%s", message)
     functions, sources = _resolve(scenario, seed)
     account = _account(scenario.account)
     configs = [_function_config(f) for f in functions]
@@ -231,7 +234,6 @@ def _resolve(
 ) -> tuple[list[ResolvedFunction], list[_ResolvedSource]]:
     functions = []
     for name, spec in scenario.functions.items():
-        _warn_late_schedule(name, spec, scenario.horizon)
         duration = _declared_duration(spec)
         functions.append(ResolvedFunction(name, spec, duration))
         functions += [
@@ -245,29 +247,16 @@ def _resolve(
     )
     sources: list[_ResolvedSource] = []
     keys: set[str] = set()
+    warned = late_bursts(scenario)  # scenario_warnings has named them
     for position, source in enumerate(scenario.workload):
         key = _source_key(source, keys)
         rng = stream(seed, key, Purpose.ARRIVALS)
         made = _source(source, position, functions, index)
-        label = f"workload[{position}] ({source.type})"
-        chunks = _warn_if_empty(made.chunks(scenario.horizon, rng), label)
+        chunks = made.chunks(scenario.horizon, rng)
+        if position not in warned:
+            chunks = _warn_if_empty(chunks, f"workload[{position}] ({source.type})")
         sources.append(_ResolvedSource(chunks, _client(source), key))
     return functions, sources
-
-
-def _warn_late_schedule(name: str, spec: schema.FunctionSpec, horizon_s: float) -> None:
-    """Warn about scheduled PC changes the run never reaches."""
-    for qualifier, pc in spec.provisioned_concurrency.items():
-        late = [a.at for a in pc.schedule or [] if a.at >= horizon_s]
-        if late:
-            logger.warning(
-                "functions.%s.provisioned_concurrency.%s: %d scheduled change(s) at "
-                "or after the horizon (%g s) never take effect",
-                name,
-                qualifier,
-                len(late),
-                horizon_s,
-            )
 
 
 def _client(source: Any) -> ClientPolicy | None:
@@ -558,16 +547,6 @@ def _database_config(scenario: schema.Scenario) -> DatabaseConfig | None:
     spec = scenario.database
     if spec is None:
         return None
-    for index, event in enumerate(scenario.events):
-        if event.at >= scenario.horizon:
-            logger.warning(
-                "events[%d]: the %s at %g s is at or after the horizon (%g s): it "
-                "never happens",
-                index,
-                event.type,
-                event.at,
-                scenario.horizon,
-            )
     failovers = tuple(
         Failover(at_s=event.at, duration_s=event.duration)
         for event in sorted(scenario.events, key=lambda event: event.at)
@@ -649,20 +628,6 @@ def _event_source(function: ResolvedFunction) -> EventSourceConfig | None:
     sqs = spec.sqs
     if sqs is None:
         return None
-    reserved = spec.reserved_concurrency
-    maximum = sqs.maximum_concurrency
-    if maximum is not None and reserved is not None and maximum > reserved:
-        # AWS: do not set maximum concurrency above the reserved concurrency; the
-        # extra batches are throttled and count as receives.
-        logger.warning(
-            "functions.%s.sqs.maximum_concurrency (%d) is above its "
-            "reserved_concurrency (%d): batches beyond %d are throttled, and "
-            "throttles count as receives",
-            function.name,
-            maximum,
-            reserved,
-            reserved,
-        )
     # Assumption A-36: AWS's advice, 6 x the function timeout plus the window.
     visibility_s = sqs.visibility_timeout_s
     if visibility_s is None:

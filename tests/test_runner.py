@@ -234,7 +234,28 @@ def test_source_without_arrivals_in_horizon_warns(caplog):
     with caplog.at_level("WARNING", logger="lambdasim"):
         result = lambdasim.simulate(scenario(workload=burst_late))
     assert result.summary["total"]["invocations"] == 2
-    assert "workload[1] (burst) produced no arrival before the horizon" in caplog.text
+    assert [r.getMessage() for r in caplog.records] == [
+        "workload[1] (burst) at 120 s is at or after the horizon (60 s): it sends "
+        "nothing"
+    ]
+
+
+def test_source_that_yields_nothing_in_the_horizon_warns_after_reading(caplog):
+    # A rate that is zero until after the horizon: known only once generated.
+    late = [
+        {"type": "burst", "function": "fn", "at": 1, "count": 2},
+        {
+            "type": "piecewise",
+            "function": "fn",
+            "shape": "step",
+            "points": [[0, 0], [120, 5]],
+        },
+    ]
+    with caplog.at_level("WARNING", logger="lambdasim"):
+        lambdasim.simulate(scenario(workload=late))
+    assert "workload[1] (piecewise) produced no arrival before the horizon" in (
+        caplog.text
+    )
 
 
 def test_scaling_rule_account_legacy_uses_region_burst_unless_given():

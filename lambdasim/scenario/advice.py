@@ -1,0 +1,127 @@
+"""Warnings about a valid scenario: settings that run but are rarely what was meant.
+
+`lambdasim validate` prints them as `lambdasim run` does, so a user learns before a
+long run that, say, a scheduled change falls after the horizon. Each message names
+the key, what it does to the run and, where AWS advises against it, why.
+"""
+
+from __future__ import annotations
+
+from lambdasim.scenario import schema
+
+__all__ = ["scenario_warnings"]
+
+
+def scenario_warnings(scenario: schema.Scenario) -> list[str]:
+    """Return one message per valid but suspicious setting of `scenario`."""
+    horizon_s = scenario.horizon
+    messages = []
+    for name, spec in scenario.functions.items():
+        messages += _late_schedule(name, spec, horizon_s)
+        messages += _sqs_advice(name, spec, scenario)
+        messages += _unused_qualifiers(name, spec, scenario)
+        usage = spec.database
+        if usage is not None and usage.pinned_fraction > 0 and scenario.proxy is None:
+            messages.append(
+                f"functions.{name}.database.pinned_fraction "
+                f"({usage.pinned_fraction:g}) has no effect without a proxy: "
+                "pinning is RDS Proxy's"
+            )
+    for index, event in enumerate(scenario.events):
+        if event.at >= horizon_s:
+            messages.append(
+                f"events[{index}]: the {event.type} at {event.at:g} s is at or after "
+                f"the horizon ({horizon_s:g} s): it never happens"
+            )
+    for index, source in enumerate(scenario.workload):
+        messages += _source_advice(index, source, horizon_s)
+    return messages
+
+
+def late_bursts(scenario: schema.Scenario) -> set[int]:
+    """Positions of the burst sources that start at or after the horizon."""
+    return {
+        index
+        for index, source in enumerate(scenario.workload)
+        if isinstance(source, schema.BurstSpec) and source.at >= scenario.horizon
+    }
+
+
+def _late_schedule(name: str, spec: schema.FunctionSpec, horizon_s: float) -> list[str]:
+    messages = []
+    for qualifier, pc in spec.provisioned_concurrency.items():
+        late = [a.at for a in pc.schedule or [] if a.at >= horizon_s]
+        if late:
+            messages.append(
+                f"functions.{name}.provisioned_concurrency.{qualifier}: {len(late)} "
+                f"scheduled change(s) at or after the horizon ({horizon_s:g} s) never "
+                "take effect"
+            )
+    return messages
+
+
+def _sqs_advice(
+    name: str, spec: schema.FunctionSpec, scenario: schema.Scenario
+) -> list[str]:
+    if spec.sqs is None:
+        return []
+    messages = []
+    reserved = spec.reserved_concurrency
+    maximum = spec.sqs.maximum_concurrency
+    if maximum is not None and reserved is not None and maximum > reserved:
+        # AWS: do not set maximum concurrency above the reserved concurrency; the
+        # extra batches are throttled and count as receives.
+        messages.append(
+            f"functions.{name}.sqs.maximum_concurrency ({maximum}) is above its "
+            f"reserved_concurrency ({reserved}): batches beyond {reserved} are "
+            "throttled, and throttles count as receives"
+        )
+    senders = [
+        source
+        for source in scenario.workload
+        if getattr(source, "invocation_type", None) is schema.InvocationTypeName.SQS
+        and getattr(source, "function", "").partition(":")[0] == name
+    ]
+    if not senders and _traces_name_functions(scenario):
+        messages.append(
+            f"functions.{name}.sqs: no workload source sends to this queue "
+            "(invocation_type: sqs), so its mapping never invokes the function"
+        )
+    return messages
+
+
+def _unused_qualifiers(
+    name: str, spec: schema.FunctionSpec, scenario: schema.Scenario
+) -> list[str]:
+    """PC on a qualifier nothing invokes still takes its share of concurrency."""
+    invoked = {getattr(source, "function", None) for source in scenario.workload}
+    return [
+        f"functions.{name}.provisioned_concurrency.{qualifier}: no workload source "
+        f"invokes '{name}:{qualifier}'; its {pc.peak} provisioned instances are "
+        "billed and taken out of the concurrency the other qualifiers can use"
+        for qualifier, pc in spec.provisioned_concurrency.items()
+        if f"{name}:{qualifier}" not in invoked and _traces_name_functions(scenario)
+    ]
+
+
+def _traces_name_functions(scenario: schema.Scenario) -> bool:
+    """False when a trace may invoke any function by name (no target to check)."""
+    return all(
+        getattr(source, "function", None) is not None for source in scenario.workload
+    )
+
+
+def _source_advice(index: int, source: object, horizon_s: float) -> list[str]:
+    messages = []
+    if isinstance(source, schema.BurstSpec) and source.at >= horizon_s:
+        messages.append(
+            f"workload[{index}] (burst) at {source.at:g} s is at or after the horizon "
+            f"({horizon_s:g} s): it sends nothing"
+        )
+    retry = getattr(source, "retry", None)
+    if retry is not None and retry.base_delay > retry.max_delay:
+        messages.append(
+            f"workload[{index}].retry.base_delay ({retry.base_delay:g} s) is above "
+            f"max_delay ({retry.max_delay:g} s): every wait is capped at max_delay"
+        )
+    return messages
