@@ -158,19 +158,19 @@ MISTAKES = {
     "memory_with_unit": (
         ("memory_mb: 512", "memory_mb: 1GB"),
         "memory_mb: 1GB",
-        r"functions\.api\.memory_mb is '1GB'; expected a valid integer.*"
-        r"whole number of MB without a unit",
+        r"functions\.api\.memory_mb is '1GB'; expected a whole number of MB, "
+        r"without a unit \(e\.g\. 1024\)",
     ),
     "timeout_too_long": (
         ("timeout_s: 10", "timeout_s: 1000"),
         "timeout_s: 1000",
-        r"functions\.api\.timeout_s is 1000; expected a number from 1 to 900",
+        r"functions\.api\.timeout_s is 1000; expected a time from 1 to 900 s",
     ),
     "timeout_too_short": (
         ("timeout_s: 10", "timeout_s: 500ms"),
         "timeout_s: 500ms",
         r"functions\.api\.timeout_s is '500ms' \(= 0\.5 s\); "
-        r"expected a number from 1 to 900",
+        r"expected a time from 1 to 900 s",
     ),
     "timeout_unknown_unit": (
         ("timeout_s: 10", "timeout_s: 5 fortnights"),
@@ -737,7 +737,7 @@ def test_impossible_date_reported_with_line_not_a_crash(tmp_path: Path) -> None:
 def test_time_written_with_unit_shown_as_written_and_in_seconds(tmp_path: Path) -> None:
     with pytest.raises(
         ScenarioError,
-        match=r"timeout_s is '20m' \(= 1200 s\); expected a number from 1 to 900",
+        match=r"timeout_s is '20m' \(= 1200 s\); expected a time from 1 to 900 s",
     ):
         load_scenario(write(tmp_path, BASE_YAML), ["functions.api.timeout_s=20m"])
 
@@ -912,5 +912,39 @@ def test_empty_value_and_date_as_number_shown_as_written(tmp_path: Path) -> None
             ["functions.api.memory_mb=", "billing_date=20250101"],
         )
     text = str(caught.value)
-    assert "functions.api.memory_mb is null; expected a valid integer" in text
+    assert "functions.api.memory_mb is null; expected a whole number of MB" in text
     assert "billing_date is 20250101; expected a date as YYYY-MM-DD\n" in text + "\n"
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        (
+            "account.request_rate_quota=-3",
+            "account.request_rate_quota is -3; expected 'auto' or 'none', or a "
+            "number > 0",
+        ),
+        (
+            "horizon=-1h",
+            "horizon is '-1h'; '-1h' is negative; expected a positive time",
+        ),
+        ("workload=[]", "workload is []; expected at least 1 item"),
+        (
+            "workload.0=5",
+            "workload[0] is 5; expected a mapping of its keys (see the README)",
+        ),
+        (
+            "workload.0.function=api:",
+            "workload[0].function is {api: null}; expected a string (YAML reads a "
+            "value ending in ':' as a mapping: quote it)",
+        ),
+    ],
+)
+def test_type_mistakes_read_in_the_files_words_one_line_each(
+    tmp_path: Path, override: str, expected: str
+) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(write(tmp_path, BASE_YAML), [override])
+
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].endswith(expected)

@@ -72,7 +72,7 @@ MISTAKES = {
         ("batch_size: 10", "batch_size: 10\n      batching_window_s: 10m"),
         "batching_window_s: 10m",
         r"functions\.worker\.sqs\.batching_window_s is '10m' \(= 600 s\); expected "
-        r"a number from 0 to 300",
+        r"a time from 0 to 300 s",
     ),
     "maximum_concurrency_below_2": (
         ("batch_size: 10", "batch_size: 10\n      maximum_concurrency: 1"),

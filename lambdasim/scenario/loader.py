@@ -23,6 +23,7 @@ from lambdasim.errors import ScenarioError
 from lambdasim.price_tables import load_price_table_file
 from lambdasim.scenario import schema
 from lambdasim.scenario.schema import Scenario
+from lambdasim.units import parse_duration_s
 
 PathKey = tuple[str | int, ...]
 
@@ -129,12 +130,14 @@ def validate_scenario(
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as error:
-        problems = [
-            _describe(e, raw, source, lines)
-            for e in error.errors()
-            # Reported below by the cross checks, each at its own key.
-            if not isinstance(e.get("ctx", {}).get("error"), _CROSS_CHECKED)
-        ]
+        problems = _merge_alternatives(
+            [
+                _describe(e, raw, source, lines)
+                for e in error.errors()
+                # Reported below by the cross checks, each at its own key.
+                if not isinstance(e.get("ctx", {}).get("error"), _CROSS_CHECKED)
+            ]
+        )
         # Cross-field checks run inside pydantic only once every field is valid;
         # run them on the raw data too, so one pass reports every problem.
         problems += [
@@ -159,6 +162,23 @@ def validate_scenario(
     if problems:
         raise ScenarioError(problems, source=source)
     return scenario
+
+
+def _merge_alternatives(problems: list[str]) -> list[str]:
+    """Join the errors of one value against each member of a union into one line.
+
+    ``request_rate_quota: -3`` fails both 'auto' or 'none' and a number > 0; the
+    user made one mistake and reads one line: ``...; expected 'auto' or 'none', or
+    a number > 0``.
+    """
+    merged: list[str] = []
+    for problem in problems:
+        head, sep, expected = problem.partition("; expected ")
+        if sep and merged and merged[-1].startswith(head + "; expected "):
+            merged[-1] += f", or {expected}"
+        else:
+            merged.append(problem)
+    return merged
 
 
 def scenario_sha256(scenario: Scenario) -> str:
@@ -449,10 +469,22 @@ def _describe(
     if kind == "value_error" and isinstance(found, dict):
         # A check of a whole block: the block's text would say nothing more.
         return _locate(source, lines, key, f"{_dotted(key)}: {message}")
+    message = _PLAIN.get(kind, message)
+    if kind == "too_short":
+        least = error.get("ctx", {}).get("min_length", 1)
+        message = f"expected at least {least} item{'' if least == 1 else 's'}"
+    if (
+        kind == "string_type"
+        and isinstance(found, dict)
+        and found
+        and not any(found.values())
+    ):
+        # `function: api:` reads as the mapping {api: null} in YAML.
+        message += " (YAML reads a value ending in ':' as a mapping: quote it)"
     if kind in _BOUND_ERRORS:
         message = _range_message(key, raw) or message
     if kind.startswith("int_") and key and str(key[-1]).endswith("_mb"):
-        message += " (a whole number of MB without a unit, e.g. 1024)"
+        message += " of MB, without a unit (e.g. 1024)"
     if kind.startswith("date_"):
         detail = message.removeprefix("Input should be a valid date or datetime, ")
         # pydantic's detail helps for text (a month 13); a number it took for a
@@ -502,7 +534,10 @@ def _show(found: Any) -> str:
     if found is None or isinstance(found, bool):
         return {None: "null", True: "true", False: "false"}[found]
     if isinstance(found, dict | list):
-        text = repr(found)
+        try:  # as the user would write it in the file
+            text = yaml.safe_dump(found, default_flow_style=True, width=10**6).strip()
+        except yaml.YAMLError:
+            text = repr(found)
         return text if len(text) <= 60 else text[:57] + "..."
     return repr(found)
 
@@ -585,6 +620,19 @@ def _unknown_key_message(key: PathKey, raw: Mapping[str, Any]) -> str:
     return message
 
 
+# pydantic's wording for type errors, as a user of a scenario file would put it.
+_PLAIN = {
+    "int_parsing": "expected a whole number",
+    "int_type": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_parsing": "expected a number",
+    "float_type": "expected a number",
+    "model_attributes_type": "expected a mapping of its keys (see the README)",
+    "model_type": "expected a mapping of its keys (see the README)",
+    "dict_type": "expected a mapping",
+    "list_type": "expected a list",
+    "string_type": "expected a string",
+}
 _BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
 
 
@@ -596,21 +644,30 @@ def _range_message(key: PathKey, raw: Mapping[str, Any]) -> str | None:
     field = model.model_fields.get(key[-1]) if model is not None else None
     if field is None:
         return None
+    items = list(field.metadata)
+    # Bounds of an optional field sit inside its Annotated member of the union.
+    for member in typing.get_args(field.annotation):
+        for extra in typing.get_args(member)[1:]:
+            items += [extra, *getattr(extra, "metadata", [])]
     bounds = {
         name: getattr(item, name)
-        for item in field.metadata
+        for item in items
         for name in ("ge", "gt", "le", "lt")
         if hasattr(item, name)
     }
+    is_time = any(getattr(item, "func", None) is parse_duration_s for item in items)
     number = (
         "an integer"
         if int in (field.annotation, *typing.get_args(field.annotation))
+        else "a time"
+        if is_time
         else "a number"
     )
+    unit = " s" if is_time else ""
     if "ge" in bounds and "le" in bounds:
-        return f"expected {number} from {bounds['ge']:g} to {bounds['le']:g}"
+        return f"expected {number} from {bounds['ge']:g} to {bounds['le']:g}{unit}"
     limits = [
-        f"{sign} {bounds[name]:g}"
+        f"{sign} {bounds[name]:g}{unit}"
         for name, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
         if name in bounds
     ]

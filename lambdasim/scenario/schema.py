@@ -70,7 +70,13 @@ DEFAULT_MAX_LIFETIME = UniformSpec(low=2 * 3600.0, high=6 * 3600.0)
 
 
 def _positive_time(value: object) -> float:
-    seconds = parse_duration_s(value)
+    try:
+        seconds = parse_duration_s(value)
+    except ValueError as error:
+        # parse_duration_s allows 0; here the least is above it.
+        raise ValueError(
+            str(error).replace("expected a time >= 0", "expected a positive time")
+        ) from None
     if seconds <= 0:
         raise ValueError(f"expected a positive time: {DURATION_HINT}")
     return seconds
