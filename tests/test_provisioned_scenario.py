@@ -38,3 +38,18 @@ def test_pc_removes_most_cold_starts_of_the_same_traffic(summary):
     assert 0.0 < live["pc_utilisation"] < 1.0
     # The PC instances' own INITs (allocation and recycling) are not cold starts.
     assert live["provisioned_inits"] >= 40
+
+
+def test_printed_table_shows_pc_inits_and_utilisation(summary):
+    from lambdasim.report.table import format_summary
+
+    lines = format_summary(summary).splitlines()
+    header = lines[0]
+    live = next(line for line in lines if line.startswith("api:live"))
+    # Cells are right-aligned under their headers.
+    for title in ("PC inits", "PC util %"):
+        end = header.index(title) + len(title)
+        cell = live[:end].split()[-1]
+        assert cell != "-"
+    end = header.index("PC inits") + len("PC inits")
+    assert int(live[:end].split()[-1].replace(",", "")) >= 40  # 40 allocated at 07:55

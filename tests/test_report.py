@@ -456,7 +456,8 @@ def test_format_summary_no_invocations_dashes_and_ascii_names() -> None:
     assert "caf\\xe9" in text
     assert text.isascii()
     row = text.splitlines()[2].split()
-    assert row[4:6] == ["-", "-"]
+    # No invocation: no rate of anything, no latency.
+    assert row[2:7] == ["-", "-", "-", "-", "-"]
 
 
 def test_timeseries_no_invocations_total_rows_of_zeros() -> None:

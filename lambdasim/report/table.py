@@ -22,6 +22,8 @@ def _count(block: Mapping[str, Any]) -> str:
 
 def _percent(key: str) -> Callable[[Mapping[str, Any]], str]:
     def cell(block: Mapping[str, Any]) -> str:
+        if not block["invocations"]:
+            return "-"
         return f"{100.0 * block[key]:.2f}"
 
     return cell
@@ -82,6 +84,11 @@ def _destination(block: Mapping[str, Any]) -> str:
     return f"{sum(block.get('on_failure_destination', {}).values()):,}"
 
 
+def _event_age_p99(block: Mapping[str, Any]) -> str:
+    value = block.get("async_event_age_ms", {}).get("p99")
+    return "-" if value is None else f"{value:,.0f}"
+
+
 def _utilisation(block: Mapping[str, Any]) -> str:
     value = block.get("pc_utilisation")
     return "-" if value is None else f"{100.0 * value:.1f}"
@@ -116,9 +123,11 @@ _OPTIONAL_COLUMNS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "gave up": _plain_count("upstream_timeouts"),
     "dropped": _plain_count("dropped"),
     "to dest": _destination,
+    "event age p99 ms": _event_age_p99,
     "on PC": _plain_count("provisioned_invocations"),
     "spillover": _plain_count("spillover_invocations"),
     "PC util %": _utilisation,
+    "PC inits": _plain_count("provisioned_inits"),
     "init $": _cost_part("init"),
     "PC $": _cost_part("provisioned_allocated", "provisioned_executing"),
     "storage $": _cost_part("storage"),
@@ -128,6 +137,7 @@ _OPTIONAL_COLUMNS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "month $": _monthly,
     "msgs sent": _plain_count("messages_sent"),
     "msgs left": _plain_count("messages_in_queue"),
+    "thr receives": _plain_count("throttled_receives"),
     "dlq": _plain_count("dlq_messages"),
     "inv/msg": _ratio("invocations_per_message"),
     "downstream thr": _plain_count("downstream_throttles"),
