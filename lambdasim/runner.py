@@ -887,6 +887,12 @@ def check_prices(scenario: schema.Scenario) -> pricing.PriceTable:
             f"{where}: aurora_serverless_v2 is missing; the scenario's "
             "aurora-serverless-v2 database needs it"
         )
+    if problems and scenario.billing.price_table is None:
+        # The shipped table has only the prices a source gives (no arm64 SnapStart).
+        problems[-1] += (
+            "; the shipped table has no such price: give it in a table of your "
+            "own (billing.price_table)"
+        )
     if problems:
         raise ScenarioError(problems)
     return prices

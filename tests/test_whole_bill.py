@@ -333,3 +333,26 @@ def test_price_table_of_another_region_used_with_a_warning(
         f"the price table {table} is for us-east-1, the scenario's account is in "
         "eu-west-1: costs use the table's prices"
     ]
+
+
+def test_arm64_python_snapstart_needs_a_price_the_shipped_table_lacks(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # aws-lambda-facts.md section 5 gives SnapStart prices for x86_64 only.
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: s\nhorizon: 10m\nfunctions:\n  py: {runtime: python3.12, "
+        "architecture: arm64, duration: 100ms, snapstart: true}\nworkload:\n"
+        "  - {type: poisson, function: py, rate_per_s: 1}\n",
+        encoding="utf-8",
+    )
+
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "architectures.arm64.snapstart_cache is missing; functions.py needs it" in err
+    )
+    assert err.rstrip().endswith(
+        "the shipped table has no such price: give it in a table of your own "
+        "(billing.price_table)"
+    )
