@@ -118,6 +118,11 @@ class ResolvedFunction:
         """The function's own name, without the qualifier."""
         return self.name.partition(":")[0]
 
+    @property
+    def uses_snapstart(self) -> bool:
+        """SnapStart restores only published versions and aliases, never $LATEST."""
+        return self.spec.snapstart is not None and self.qualifier != LATEST
+
 
 @dataclass
 class RunResult:
@@ -526,7 +531,7 @@ def _function_config(function: ResolvedFunction) -> FunctionConfig:
         memory_mb=spec.memory_mb,
         timeout_s=spec.timeout_s,
         duration=function.duration,
-        init=_init_sampler(spec),
+        init=_init_sampler(function),
         platform_overhead=_overhead_sampler(spec),
         keep_alive=spec.keep_alive.sampler(),
         max_lifetime=spec.max_lifetime.sampler() if spec.max_lifetime else None,
@@ -661,8 +666,9 @@ def _event_source(function: ResolvedFunction) -> EventSourceConfig | None:
     )
 
 
-def _init_sampler(spec: schema.FunctionSpec) -> Sampler:
-    if spec.snapstart is not None:
+def _init_sampler(function: ResolvedFunction) -> Sampler:
+    spec = function.spec
+    if function.uses_snapstart and spec.snapstart is not None:
         # A SnapStart cold start restores a snapshot instead of running INIT; the
         # model's INIT phase stands for the Restore Duration.
         return spec.snapstart.restore.sampler()
@@ -951,7 +957,7 @@ def _function_billing(
 ) -> billing.FunctionBilling:
     spec = function.spec
     snapstart = None
-    if spec.snapstart is not None:
+    if function.uses_snapstart and spec.snapstart is not None:
         snapstart = billing.SnapStartBilling(
             billed_restore_fraction=spec.snapstart.billed_restore_fraction,
             has_snapstart_charges=_pays_snapstart_charges(spec.runtime),

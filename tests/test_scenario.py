@@ -948,3 +948,14 @@ def test_type_mistakes_read_in_the_files_words_one_line_each(
 
     assert len(caught.value.problems) == 1
     assert caught.value.problems[0].endswith(expected)
+
+
+def test_scenario_file_not_in_utf8_named_with_the_offending_byte(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"name: caf\xe9\nhorizon: 1h\n")
+    with pytest.raises(
+        ScenarioError, match=r"latin1\.yaml: byte 10 is not UTF-8 text; expected"
+    ):
+        load_scenario(path)

@@ -39,12 +39,14 @@ functions:
     keep_alive: 1m
   snap:
     runtime: python3.13
+    qualifiers: [live]
     memory_mb: 512
     snapstart: {restore: 400ms, billed_restore_fraction: 0.25}
     duration: 50ms
     keep_alive: 30s
   legacy:
     runtime: java21
+    qualifiers: [live]
     memory_mb: 256
     snapstart: true
     duration: 20ms
@@ -52,8 +54,8 @@ functions:
 workload:
   - {type: poisson, function: api, rate_per_s: 20}
   - {type: poisson, function: batch, rate_per_s: 1}
-  - {type: poisson, function: snap, rate_per_s: 0.05}
-  - {type: poisson, function: legacy, rate_per_s: 0.05}
+  - {type: poisson, function: "snap:live", rate_per_s: 0.05}
+  - {type: poisson, function: "legacy:live", rate_per_s: 0.05}
 """
 
 
@@ -88,7 +90,7 @@ def test_cli_run_summary_breakdown_sums_to_total_and_rows_agree(
         assert summary["total"]["cost_usd"][component] == pytest.approx(
             sum(
                 summary["functions"][f]["cost_usd"][component]
-                for f in ["api", "batch", "snap", "legacy"]
+                for f in ["api", "batch", "snap", "snap:live", "legacy", "legacy:live"]
             )
         )
     # Per-invocation charges add up to the per-invocation components.
@@ -103,11 +105,12 @@ def test_cli_run_summary_breakdown_sums_to_total_and_rows_agree(
             assert summary["functions"][function]["cost_usd"][name] == pytest.approx(
                 value
             )
-    # Only batch has storage above 512 MB; only snap (Python) pays SnapStart charges.
+    # Only batch has storage above 512 MB; only snap:live (Python, a version or
+    # alias) pays SnapStart charges: Java's SnapStart is free.
     assert summary["functions"]["batch"]["cost_usd"]["storage"] > 0
     assert summary["functions"]["api"]["cost_usd"]["storage"] == 0
-    assert summary["functions"]["snap"]["cost_usd"]["snapstart"] > 0
-    assert summary["functions"]["legacy"]["cost_usd"]["snapstart"] == 0
+    assert summary["functions"]["snap:live"]["cost_usd"]["snapstart"] > 0
+    assert summary["functions"]["legacy:live"]["cost_usd"]["snapstart"] == 0
     # Python 3.12 zip on 2026-02-01 bills INIT: ceil(duration + 300 ms) on colds.
     api = rows[(rows["function"] == "api") & rows["is_cold"]]
     assert (api["billed_init_ms"] == 300).all()
@@ -125,7 +128,7 @@ def test_snapstart_cold_start_uses_restore_and_bills_its_billed_part(
     scenario = lambdasim.load_scenario(write_scenario(tmp_path))
     result = lambdasim.simulate(scenario)
     rows = result.invocations
-    snap = rows[(rows["function"] == "snap") & rows["is_cold"]]
+    snap = rows[(rows["function"] == "snap:live") & rows["is_cold"]]
 
     assert len(snap) > 0
     # Restore Duration 400 ms in place of INIT; billed: ceil(50 + 0.25 x 400) = 150.
@@ -135,7 +138,7 @@ def test_snapstart_cold_start_uses_restore_and_bills_its_billed_part(
     # Restore charge per cold start: 0.5 GB x $0.0001397998.
     assert np.allclose(snap["snapstart_usd"], 0.5 * 0.0001397998, rtol=1e-12)
     # Java SnapStart (defaults): restore drawn from the default, billed share 0.27.
-    legacy = rows[(rows["function"] == "legacy") & rows["is_cold"]]
+    legacy = rows[(rows["function"] == "legacy:live") & rows["is_cold"]]
     assert (legacy["snapstart_usd"] == 0).all()
     assert (legacy["billed_init_ms"] > 0).all()
 
@@ -143,12 +146,12 @@ def test_snapstart_cold_start_uses_restore_and_bills_its_billed_part(
 def test_snapstart_cache_charged_once_per_function_whatever_its_qualifiers(
     tmp_path: Path,
 ) -> None:
-    # snap is invoked only as snap:live; $LATEST ("snap") never runs. One snapshot
-    # of 0.5 GB for the 30-minute run: 0.5 x 1800 x $0.0000015046, all on snap:live,
-    # plus one restore charge (0.5 GB x $0.0001397998) per cold start.
+    # snap is invoked as snap:live and snap:blue. One snapshot of 0.5 GB for the
+    # 30-minute run, 0.5 x 1800 x $0.0000015046, shared by the two, plus one restore
+    # charge (0.5 GB x $0.0001397998) per cold start of either.
     overrides = [
-        "functions.snap.qualifiers=[live]",
-        "workload.2.function=snap:live",
+        "functions.snap.qualifiers=[live, blue]",
+        "workload.3.function=snap:blue",
         "billing.project_to_month=false",
         "billing.free_tier=false",
     ]
@@ -157,12 +160,35 @@ def test_snapstart_cache_charged_once_per_function_whatever_its_qualifiers(
     )
     functions = result.summary["functions"]
     rows = result.invocations
-    cold = int((rows["is_cold"] & (rows["function"] == "snap:live")).sum())
+    qualifiers = ["snap:live", "snap:blue"]
+    cold = int((rows["is_cold"] & rows["function"].isin(qualifiers)).sum())
 
     assert cold > 0
     assert functions["snap"]["cost_usd"]["snapstart"] == 0
-    assert functions["snap:live"]["cost_usd"]["snapstart"] == pytest.approx(
-        0.5 * 1800 * 0.0000015046 + cold * 0.5 * 0.0001397998, rel=1e-9
+    assert sum(functions[q]["cost_usd"]["snapstart"] for q in qualifiers) == (
+        pytest.approx(0.5 * 1800 * 0.0000015046 + cold * 0.5 * 0.0001397998, rel=1e-9)
+    )
+
+
+def test_snapstart_never_restores_latest_whose_cold_starts_run_init(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # AWS: SnapStart works on published versions and aliases only. snap invoked by
+    # its plain name cold-starts with its own INIT (250 ms here), never the 400 ms
+    # restore, and pays no SnapStart charge.
+    overrides = ["workload.2.function=snap", "functions.snap.init=250ms"]
+    with caplog.at_level("WARNING", logger="lambdasim.runner"):
+        result = lambdasim.simulate(
+            lambdasim.load_scenario(write_scenario(tmp_path), overrides)
+        )
+    rows = result.invocations
+    cold = rows[(rows["function"] == "snap") & rows["is_cold"]]
+
+    assert len(cold) > 0
+    assert (cold["init_ms"] == 250.0).all()
+    assert result.summary["functions"]["snap"]["cost_usd"]["snapstart"] == 0
+    assert "functions.snap.snapstart: workload[2] invokes 'snap' ($LATEST)" in (
+        caplog.text
     )
 
 

@@ -20,6 +20,7 @@ def scenario_warnings(scenario: schema.Scenario) -> list[str]:
         messages += _late_schedule(name, spec, horizon_s)
         messages += _sqs_advice(name, spec, scenario)
         messages += _unused_qualifiers(name, spec, scenario)
+        messages += _snapstart_on_latest(name, spec, scenario)
         usage = spec.database
         if usage is not None and usage.pinned_fraction > 0 and scenario.proxy is None:
             messages.append(
@@ -35,6 +36,12 @@ def scenario_warnings(scenario: schema.Scenario) -> list[str]:
             )
     for index, source in enumerate(scenario.workload):
         messages += _source_advice(index, source, horizon_s)
+        defaults = getattr(source, "function_defaults", None)
+        if defaults is not None and defaults.snapstart is not None:
+            messages.append(
+                f"workload[{index}].function_defaults.snapstart has no effect: trace "
+                "functions are invoked as $LATEST, which SnapStart never restores"
+            )
     return messages
 
 
@@ -101,6 +108,22 @@ def _unused_qualifiers(
         "billed and taken out of the concurrency the other qualifiers can use"
         for qualifier, pc in spec.provisioned_concurrency.items()
         if f"{name}:{qualifier}" not in invoked and _traces_name_functions(scenario)
+    ]
+
+
+def _snapstart_on_latest(
+    name: str, spec: schema.FunctionSpec, scenario: schema.Scenario
+) -> list[str]:
+    """SnapStart works on published versions and aliases only (AWS Lambda docs)."""
+    if spec.snapstart is None:
+        return []
+    return [
+        f"functions.{name}.snapstart: workload[{index}] invokes '{name}' ($LATEST), "
+        "which Lambda never restores from a snapshot: its cold starts run INIT; "
+        f"invoke a version or alias instead ('{name}:live', with live in "
+        "qualifiers)"
+        for index, source in enumerate(scenario.workload)
+        if getattr(source, "function", None) in (name, f"{name}:$LATEST")
     ]
 
 

@@ -206,6 +206,11 @@ def _read(file: Path) -> tuple[dict[str, Any], dict[PathKey, int | str]]:
         raise ScenarioError(f"{file}: scenario file not found") from None
     except OSError as error:
         raise ScenarioError(f"{file}: cannot read: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise ScenarioError(
+            f"{file}: byte {error.start + 1} is not UTF-8 text; expected a YAML or "
+            "TOML file saved as UTF-8"
+        ) from None
     if suffix == ".toml":
         try:
             data: Any = tomllib.loads(text)
