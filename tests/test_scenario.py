@@ -959,3 +959,26 @@ def test_scenario_file_not_in_utf8_named_with_the_offending_byte(
         ScenarioError, match=r"latin1\.yaml: byte 10 is not UTF-8 text; expected"
     ):
         load_scenario(path)
+
+
+@pytest.mark.parametrize(
+    ("key", "named"),
+    [
+        ("allocation_delay", "'allocation_delay'"),
+        (
+            "allocation_dealy",
+            "'allocation_dealy' \\(did you mean 'allocation_delay'\\?\\)",
+        ),
+    ],
+)
+def test_pc_setting_beside_the_qualifiers_says_where_it_goes(
+    tmp_path: Path, key: str, named: str
+) -> None:
+    override = f"functions.api.provisioned_concurrency={{live: 2, {key}: 5s}}"
+    with pytest.raises(
+        ScenarioError,
+        match=rf"functions\.api\.provisioned_concurrency: {named} is a setting of one "
+        r"qualifier's provisioned concurrency, not a qualifier: write it inside the "
+        r"qualifier's mapping, e\.g\. live: \{concurrency: 10, allocation_delay: ",
+    ):
+        load_scenario(write(tmp_path, BASE_YAML), [override])

@@ -658,6 +658,22 @@ class FunctionSpec(_FunctionSettings):
     def _drop_cleared(cls, value: Any) -> Any:
         # `--set functions.api.provisioned_concurrency.live=null` removes the PC.
         if isinstance(value, dict):
+            settings = list(ProvisionedSpec.model_fields)
+            for key in value:
+                close = difflib.get_close_matches(str(key), settings, n=1, cutoff=0.85)
+                if close:
+                    # A setting of one qualifier's PC written beside the qualifiers.
+                    named = (
+                        repr(key)
+                        if key == close[0]
+                        else f"{key!r} (did you mean {close[0]!r}?)"
+                    )
+                    raise ValueError(
+                        f"{named} is a setting of one qualifier's provisioned "
+                        "concurrency, not a qualifier: write it inside the "
+                        f"qualifier's mapping, e.g. live: {{concurrency: 10, "
+                        f"{close[0]}: ...}}"
+                    )
             return {key: spec for key, spec in value.items() if spec is not None}
         return {} if value is None else value
 
