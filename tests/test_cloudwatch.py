@@ -176,6 +176,17 @@ def test_read_lenient_units_and_tab_prefixed_export(tmp_path: Path) -> None:
             r"x\.log: no REPORT record found; expected text REPORT lines or JSON",
         ),
         ("", r"x\.log: no REPORT record found"),
+        (
+            "REPORT RequestId: a\tDuration: 9.5 ms\tBilled Duration: 5 ms\t"
+            "Memory Size: 128 MB\n",
+            r"line 1: REPORT line has Billed Duration 5 ms below its Duration 9\.5 ms; "
+            "Lambda bills at least the Duration",
+        ),
+        (
+            "REPORT RequestId: a\tDuration: 9.5 s\tBilled Duration: 10 ms\t"
+            "Memory Size: 128 MB\n",
+            r"line 1: REPORT field 'Duration' is 9\.5 s; Lambda writes it in ms",
+        ),
     ],
 )
 def test_read_malformed_line_names_file_and_line(
@@ -231,6 +242,21 @@ def test_bill_reports_dated_line_uses_the_step_of_its_day() -> None:
     assert (RULES[int(in_2019.rule[0])], int(in_2019.step_ms[0])) == ("duration", 100)
     assert in_2019.billed_init_ms == 0
     assert in_2019.gap_usd == pytest.approx(0.0)
+
+
+def test_read_gzipped_export_as_cloudwatch_writes_it(tmp_path: Path) -> None:
+    import gzip
+
+    path = tmp_path / "000000.gz"
+    path.write_bytes(
+        gzip.compress(
+            b"2026-01-05T10:00:00.000Z REPORT RequestId: a\tDuration: 9.5 ms\t"
+            b"Billed Duration: 10 ms\tMemory Size: 256 MB\n"
+        )
+    )
+    log = read_reports(path)
+
+    assert (len(log), log.billed_ms[0], log.memory_mb[0]) == (1, 10, 256)
 
 
 def test_read_missing_file_raises(tmp_path: Path) -> None:

@@ -213,10 +213,12 @@ def format_log_bill(
         listed = ", ".join(str(n) for n in bill.unexplained_lines[:10])
         more = " ..." if len(bill.unexplained_lines) > 10 else ""
         count = len(bill.unexplained_lines)
+        off_ms = bill.unexplained_ms
+        side = "below" if off_ms < 0 else "above"
         lines.append(
             f"{_lines(count)} {'fits' if count == 1 else 'fit'} no billing rule "
-            f"(line {listed}{more}): billed as reported, {bill.unexplained_ms:,.0f} ms "
-            "above the rounded Duration, in the gap too"
+            f"(line {listed}{more}): billed as reported, {abs(off_ms):,.0f} ms "
+            f"{side} the rounded Duration, in the gap too"
         )
     if init_reports:
         lines.append(

@@ -32,6 +32,7 @@ with no REPORT record at all (nothing to bill is more likely the wrong file).
 from __future__ import annotations
 
 import datetime
+import gzip
 import json
 import math
 import re
@@ -48,7 +49,7 @@ __all__ = ["ReportLog", "read_reports"]
 
 _TEXT_FIELD = re.compile(
     r"\b((?:Billed )?(?:Restore )?Duration|Init Duration|Memory Size|Max Memory Used)"
-    r":\s*(\S+?)\s*(ms|MB)\b"
+    r":\s*([-+0-9.eEinfINFaA]+)\s*([A-Za-z]+)\b"
 )
 _REQUEST_ID = re.compile(r"RequestId:\s*(\S+)")
 # A text REPORT starts its line, or follows a tab-separated timestamp prefix.
@@ -119,10 +120,12 @@ def read_reports(path: str | Path) -> ReportLog:
     """
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        data = file.read_bytes()
+        # CloudWatch Logs exports to S3 (create-export-task) are gzip files.
+        text = (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode()
     except FileNotFoundError:
         raise TraceFormatError(f"{file}: log file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
+    except (OSError, EOFError, UnicodeDecodeError) as error:
         raise TraceFormatError(f"{file}: cannot read the log: {error}") from None
     rows: list[tuple[int, _Report]] = []
     init_reports = 0
@@ -183,6 +186,12 @@ def _text_report(line: str, where: str, day: str | None = None) -> _Report | Non
     for name, value, unit in _TEXT_FIELD.findall(report):
         if name not in _TEXT_NAMES:
             continue  # Max Memory Used: not needed for the bill
+        wanted = "MB" if name == "Memory Size" else "ms"
+        if unit != wanted:
+            raise TraceFormatError(
+                f"{where}: REPORT field {name!r} is {value} {unit}; Lambda writes it "
+                f"in {wanted}"
+            )
         try:
             number = float(value)
         except ValueError:
@@ -308,6 +317,11 @@ def _check_fields(fields: dict[str, float], where: str, what: str, wanted: str) 
                 "number >= 0"
             )
     billed = fields["billed_ms"]
+    if billed < fields["duration_ms"] - 1e-6:
+        raise TraceFormatError(
+            f"{where}: {what} has Billed Duration {billed:g} ms below its Duration "
+            f"{fields['duration_ms']:g} ms; Lambda bills at least the Duration"
+        )
     if billed != int(billed):
         raise TraceFormatError(
             f"{where}: {what} has Billed Duration {billed:g}; expected a whole "
