@@ -95,6 +95,25 @@ def test_plain_scenario_gets_no_warning() -> None:
         (
             {
                 "functions": {
+                    "api": {
+                        "runtime": "python3.12",
+                        "duration": "100ms",
+                        "reserved_concurrency": 3,
+                        "provisioned_concurrency": {"live": 3},
+                    }
+                },
+                "workload": [
+                    {"type": "poisson", "function": "api", "rate_per_s": 1},
+                    {"type": "poisson", "function": "api:live", "rate_per_s": 1},
+                ],
+            },
+            "functions.api: provisioned concurrency (3) takes all of its "
+            "reserved_concurrency (3), so invocations of 'api' ($LATEST) are "
+            "throttled whenever it is allocated",
+        ),
+        (
+            {
+                "functions": {
                     "api": {"runtime": "python3.12", "duration": "100ms", "sqs": {}}
                 },
             },

@@ -982,3 +982,27 @@ def test_pc_setting_beside_the_qualifiers_says_where_it_goes(
         r"qualifier's mapping, e\.g\. live: \{concurrency: 10, allocation_delay: ",
     ):
         load_scenario(write(tmp_path, BASE_YAML), [override])
+
+
+@pytest.mark.parametrize(
+    ("override", "count"),
+    [
+        # 10 minutes at 10^6 per second: 6 x 10^8 arrivals.
+        ("workload.0.rate_per_s=1e6", "600,000,000"),
+        # A ramp from 0 to 10^6 per second over the 600 s: 3 x 10^8.
+        (
+            "workload.0={type: piecewise, function: api, shape: linear, "
+            "points: [[0, 0], [600, 1000000]]}",
+            "300,000,000",
+        ),
+    ],
+)
+def test_source_too_large_to_hold_in_memory_refused_before_the_run(
+    tmp_path: Path, override: str, count: str
+) -> None:
+    with pytest.raises(
+        ScenarioError,
+        match=rf"workload\[0\] \(\w+\) makes about {count} arrivals in the horizon; "
+        r"at most 100,000,000",
+    ):
+        load_scenario(write(tmp_path, BASE_YAML), [override])

@@ -21,6 +21,7 @@ def scenario_warnings(scenario: schema.Scenario) -> list[str]:
         messages += _sqs_advice(name, spec, scenario)
         messages += _unused_qualifiers(name, spec, scenario)
         messages += _snapstart_on_latest(name, spec, scenario)
+        messages += _reservation_all_provisioned(name, spec, scenario)
         usage = spec.database
         if usage is not None and usage.pinned_fraction > 0 and scenario.proxy is None:
             messages.append(
@@ -124,6 +125,24 @@ def _snapstart_on_latest(
         "qualifiers)"
         for index, source in enumerate(scenario.workload)
         if getattr(source, "function", None) in (name, f"{name}:$LATEST")
+    ]
+
+
+def _reservation_all_provisioned(
+    name: str, spec: schema.FunctionSpec, scenario: schema.Scenario
+) -> list[str]:
+    """AWS: when PC equals the reservation, $LATEST is throttled."""
+    reserved = spec.reserved_concurrency
+    if reserved is None or not spec.provisioned_concurrency:
+        return []
+    provisioned = sum(pc.peak for pc in spec.provisioned_concurrency.values())
+    invoked = {getattr(source, "function", None) for source in scenario.workload}
+    if provisioned < reserved or not invoked & {name, f"{name}:$LATEST"}:
+        return []
+    return [
+        f"functions.{name}: provisioned concurrency ({provisioned}) takes all of its "
+        f"reserved_concurrency ({reserved}), so invocations of '{name}' ($LATEST) "
+        "are throttled whenever it is allocated"
     ]
 
 

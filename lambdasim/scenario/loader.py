@@ -159,9 +159,31 @@ def validate_scenario(
         _locate(source, lines, ("billing", "price_table"), message)
         for message in _price_table_problems(scenario.billing.price_table)
     ]
+    problems += [
+        _locate(source, lines, key, message)
+        for key, message in _size_problems(scenario)
+    ]
     if problems:
         raise ScenarioError(problems, source=source)
     return scenario
+
+
+def _size_problems(scenario: Scenario) -> list[tuple[PathKey, str]]:
+    """Synthetic sources too large for one run to hold in memory."""
+    problems: list[tuple[PathKey, str]] = []
+    for index, workload in enumerate(scenario.workload):
+        count = schema.expected_arrivals(workload, scenario.horizon)
+        if count is not None and count > schema.MAX_EXPECTED_ARRIVALS:
+            problems.append(
+                (
+                    ("workload", index),
+                    f"workload[{index}] ({workload.type}) makes about {count:,.0f} "
+                    f"arrivals in the horizon; at most "
+                    f"{schema.MAX_EXPECTED_ARRIVALS:,} (a run holds every invocation "
+                    "in memory, about 500 bytes each): lower the rate or the horizon",
+                )
+            )
+    return problems
 
 
 def _merge_alternatives(problems: list[str]) -> list[str]:
