@@ -14,6 +14,7 @@ a number followed by a unit.
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 
@@ -46,29 +47,40 @@ def parse_duration_s(value: object) -> float:
             what is allowed.
     """
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration; expected {DURATION_HINT}")
+        raise ValueError(f"{_shown(value)} is not a duration; expected {DURATION_HINT}")
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
         match = _DURATION.match(value)
         if match is None and _DURATION.match(value.strip().removeprefix("-")):
-            raise ValueError(f"{value!r} is negative; expected a time >= 0")
+            raise ValueError(f"{_shown(value)} is negative; expected a time >= 0")
         if match is None:
-            raise ValueError(f"{value!r} is not a duration; expected {DURATION_HINT}")
+            raise ValueError(f"{_shown(value)} is not a duration; expected {DURATION_HINT}")
         number, unit = match.groups()
         unit = unit.lower() or "s"
         if unit not in SECONDS_PER_UNIT:
             raise ValueError(
-                f"{value!r} has unknown unit {unit!r}; expected {DURATION_HINT}"
+                f"{_shown(value)} has unknown unit {unit!r}; expected {DURATION_HINT}"
             )
         seconds = float(number) * SECONDS_PER_UNIT[unit]
     else:
-        raise ValueError(f"{value!r} is not a duration; expected {DURATION_HINT}")
+        raise ValueError(f"{_shown(value)} is not a duration; expected {DURATION_HINT}")
     if seconds < 0:
-        raise ValueError(f"{value!r} is negative; expected a time >= 0")
+        raise ValueError(f"{_shown(value)} is negative; expected a time >= 0")
     if not math.isfinite(seconds):
-        raise ValueError(f"{value!r} is not a duration; expected {DURATION_HINT}")
+        raise ValueError(f"{_shown(value)} is not a duration; expected {DURATION_HINT}")
     return seconds
+
+
+def _shown(value: object) -> str:
+    """A value as a message shows it: text quoted, a list or mapping named."""
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return repr(value)
 
 
 def s_to_ms(seconds: float) -> float:

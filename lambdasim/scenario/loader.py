@@ -514,10 +514,10 @@ def _describe(
         message += " of MB, without a unit (e.g. 1024)"
     if kind.startswith("date_"):
         detail = message.removeprefix("Input should be a valid date or datetime, ")
-        # pydantic's detail helps for text (a month 13); a number it took for a
-        # Unix time, or null, needs none.
-        is_text = isinstance(found, str)
-        message = "expected a date as YYYY-MM-DD" + (f" ({detail})" if is_text else "")
+        # pydantic's detail helps for a month 13; its words on a time of day, on
+        # short text or on a number it took for a Unix time do not.
+        is_range = isinstance(found, str) and "range" in detail
+        message = "expected a date as YYYY-MM-DD" + (f" ({detail})" if is_range else "")
     if isinstance(found, bool) and kind in ("int_parsing", "float_parsing"):
         message = "expected a number, not a yes/no value"
     if kind == "string_pattern_mismatch" and key == ("name",):
