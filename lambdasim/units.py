@@ -55,7 +55,9 @@ def parse_duration_s(value: object) -> float:
         if match is None and _DURATION.match(value.strip().removeprefix("-")):
             raise ValueError(f"{_shown(value)} is negative; expected a time >= 0")
         if match is None:
-            raise ValueError(f"{_shown(value)} is not a duration; expected {DURATION_HINT}")
+            raise ValueError(
+                f"{_shown(value)} is not a duration; expected {DURATION_HINT}"
+            )
         number, unit = match.groups()
         unit = unit.lower() or "s"
         if unit not in SECONDS_PER_UNIT:

@@ -245,7 +245,8 @@ def test_proxy_priced_on_the_vcpus_given_without_a_class():
         ),
         (
             {"type": "db_failover", "at": 10},
-            "expected 'type' to be one of: database_failover$",
+            r"events\[0\]\.type is 'db_failover' \(did you mean 'database_failover'"
+            r"\?\); expected one of: database_failover$",
         ),
     ],
 )

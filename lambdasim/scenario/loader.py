@@ -389,7 +389,7 @@ def _apply_override(
         if isinstance(node, dict) and node.get(part) is None and following.isdigit():
             return (
                 f"--set {key_path}: the scenario has no {where} list to index; set "
-                f"the whole list, e.g. --set '{where}=[{{...}}]'"
+                f"the whole list, e.g. --set '{where}=[...]'"
             ), None
         node = _step_into(node, part, where)
         if isinstance(node, str):
@@ -490,6 +490,17 @@ def _describe(
     message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         types = schema.EVENT_TYPES if key[:1] == ("events",) else schema.SOURCE_TYPES
+        if isinstance(found, dict) and "type" in found:
+            # Name the key that is wrong, with a close match if there is one.
+            close = difflib.get_close_matches(str(found["type"]), types, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return _locate(
+                source,
+                lines,
+                (*key, "type"),
+                f"{_dotted((*key, 'type'))} is {_show(found['type'])}{hint}; expected "
+                f"one of: {', '.join(types)}",
+            )
         message = f"expected 'type' to be one of: {', '.join(types)}"
     if kind == "value_error" and key == ():
         return _locate(source, lines, key, message)

@@ -367,8 +367,9 @@ _QUALIFIER = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 def _qualifier(value: object) -> object:
     if value == "$LATEST":
         raise ValueError(
-            "'$LATEST' is what plain 'function: name' invokes; provisioned "
-            "concurrency applies only to a version or an alias, never to $LATEST"
+            "'$LATEST' is what plain 'function: name' invokes, not a version or "
+            "an alias; provisioned concurrency applies only to a version or an "
+            "alias, never to $LATEST"
         )
     if isinstance(value, str) and not _QUALIFIER.match(value):
         raise ValueError(
