@@ -556,6 +556,24 @@ def test_replay_bad_time_value_raises_with_line(
         list(ReplaySource(trace).chunks(100.0, rng))
 
 
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        # The first bad row in file order, whether negative or empty.
+        ("1,0.2\n2,-1\n3,nan\n", r"line 3: dur is -1; expected a finite duration"),
+        ("1,0.2\n2,nan\n3,-1\n", r"line 3: dur is empty \(or NaN\); expected"),
+        ("1,0.2\n2,\n", r"line 3: dur is empty \(or NaN\); expected"),
+    ],
+)
+def test_replay_bad_duration_first_in_file_order(
+    tmp_path: Path, rng: np.random.Generator, rows: str, message: str
+):
+    trace = write_csv(tmp_path / "t.csv", "timestamp,dur\n" + rows)
+
+    with pytest.raises(TraceFormatError, match=message):
+        list(ReplaySource(trace, duration_column="dur").chunks(100.0, rng))
+
+
 def test_replay_function_names_streams_first_appearance(tmp_path: Path):
     trace = write_csv(tmp_path / "t.csv", "timestamp,fn\n1,b\n2,a\n3,b\n4,c\n")
 

@@ -238,13 +238,14 @@ class _BatchDecoder:
     def durations_s(self, column: pa.Array, first_row: int) -> FloatArray:
         """Return durations in seconds, checking they are finite and >= 0."""
         duration_column = self.source.duration_column or ""
-        _check_no_nulls(column, first_row, self, duration_column)
+        # Empty cells become NaN: the first bad row, empty or not, is reported.
         values = _to_float(column, first_row, self, duration_column)
         bad = np.flatnonzero(~(np.isfinite(values) & (values >= 0)))
         if bad.shape[0]:
             row = int(bad[0])
+            found = "empty (or NaN)" if np.isnan(values[row]) else f"{values[row]:g}"
             raise TraceFormatError(
-                f"{self.where(first_row + row)}: {duration_column} is {values[row]}; "
+                f"{self.where(first_row + row)}: {duration_column} is {found}; "
                 "expected a finite duration >= 0"
             )
         return np.asarray(values * self.source.duration_unit_s, dtype=np.float64)
@@ -265,7 +266,8 @@ def _check_no_nulls(
     if column.null_count:
         row = int(pc.index(column.is_null(), True).as_py())
         raise TraceFormatError(
-            f"{decoder.where(first_row + row)}: {name} is empty; expected a value"
+            f"{decoder.where(first_row + row)}: {name} is empty (or NaN, N/A, null); "
+            "expected a value"
         )
 
 
