@@ -691,19 +691,7 @@ def bill_reports(
         np.nan_to_num(np.asarray(init_ms, dtype=np.float64)),
         np.nan_to_num(np.asarray(billed_restore_ms, dtype=np.float64)),
     )
-    rule = np.full(duration.shape, -1, dtype=np.int64)
-    dated_step = _step_on_day(day, duration.shape)
-    step = np.where(dated_step > 0, dated_step, 1)
-    for on in _STEP_DATES:
-        granularity = pricing.billing_rules_on(on).granularity_ms
-        allowed = (dated_step == 0) | (dated_step == granularity)
-        for index, extra in enumerate(extras):
-            candidate = pricing.billed_duration_ms(
-                duration + extra, None, init_billed=False, billing_date=on
-            )
-            fits = (rule < 0) & allowed & (candidate == billed)
-            rule[fits] = index
-            step[fits] = granularity
+    rule, step = _explain_reports(duration, billed, extras, day)
     estimate = np.where(
         step == 1,
         pricing.billed_duration_ms(
@@ -736,6 +724,33 @@ def bill_reports(
         unexplained_ms=float((billed - estimate)[unexplained].sum()),
         gb_seconds=float(pricing.gb_seconds(billed, memory).sum()),
     )
+
+
+def _explain_reports(
+    duration: FloatArray,
+    billed: FloatArray,
+    extras: tuple[FloatArray, ...],
+    day: npt.ArrayLike | None,
+) -> tuple[IntArray, IntArray]:
+    """Each line's rule (index in `RULES`, -1 if none fits) and billing step in ms.
+
+    The first rule and step whose rounding reproduces the Billed Duration wins; a
+    dated line is tried only with the step in force on its day.
+    """
+    rule = np.full(duration.shape, -1, dtype=np.int64)
+    dated_step = _step_on_day(day, duration.shape)
+    step = np.where(dated_step > 0, dated_step, 1)
+    for on in _STEP_DATES:
+        granularity = pricing.billing_rules_on(on).granularity_ms
+        allowed = (dated_step == 0) | (dated_step == granularity)
+        for index, extra in enumerate(extras):
+            candidate = pricing.billed_duration_ms(
+                duration + extra, None, init_billed=False, billing_date=on
+            )
+            fits = (rule < 0) & allowed & (candidate == billed)
+            rule[fits] = index
+            step[fits] = granularity
+    return rule, step
 
 
 def _step_on_day(

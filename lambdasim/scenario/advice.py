@@ -88,7 +88,7 @@ def _sqs_advice(
         source
         for source in scenario.workload
         if getattr(source, "invocation_type", None) is schema.InvocationTypeName.SQS
-        and getattr(source, "function", "").partition(":")[0] == name
+        and (getattr(source, "function", None) or "").partition(":")[0] == name
     ]
     if not senders and _traces_name_functions(scenario):
         messages.append(
