@@ -259,6 +259,15 @@ def test_read_gzipped_export_as_cloudwatch_writes_it(tmp_path: Path) -> None:
     assert (len(log), log.billed_ms[0], log.memory_mb[0]) == (1, 10, 256)
 
 
+def test_read_log_not_in_utf8_named_with_line_and_byte(tmp_path: Path) -> None:
+    path = tmp_path / "x.log"
+    path.write_bytes(b"START RequestId: a\ncaf\xe9\n")
+    with pytest.raises(
+        TraceFormatError, match=r"x\.log: line 2: byte 0xe9 is not UTF-8 text"
+    ):
+        read_reports(path)
+
+
 def test_read_missing_file_raises(tmp_path: Path) -> None:
     with pytest.raises(TraceFormatError, match=r"nope\.log: log file not found"):
         read_reports(tmp_path / "nope.log")

@@ -956,7 +956,7 @@ def test_scenario_file_not_in_utf8_named_with_the_offending_byte(
     path = tmp_path / "latin1.yaml"
     path.write_bytes(b"name: caf\xe9\nhorizon: 1h\n")
     with pytest.raises(
-        ScenarioError, match=r"latin1\.yaml: byte 10 is not UTF-8 text; expected"
+        ScenarioError, match=r"latin1\.yaml:1: byte 0xe9 is not UTF-8 text; expected"
     ):
         load_scenario(path)
 
@@ -1002,7 +1002,22 @@ def test_source_too_large_to_hold_in_memory_refused_before_the_run(
 ) -> None:
     with pytest.raises(
         ScenarioError,
-        match=rf"workload\[0\] \(\w+\) makes about {count} arrivals in the horizon; "
-        r"at most 100,000,000",
+        match=rf"the workload makes about {count} arrivals in the horizon "
+        rf"\(workload\[0\] about {count}\); at most 100,000,000",
     ):
         load_scenario(write(tmp_path, BASE_YAML), [override])
+
+
+def test_sources_too_large_together_refused_at_the_largest(tmp_path: Path) -> None:
+    # 600 s at 10^5/s (6 x 10^7) plus a burst of 5 x 10^7: 1.1 x 10^8 in all.
+    overrides = [
+        "workload.0.rate_per_s=1e5",
+        "workload=[{type: poisson, function: api, rate_per_s: 1e5}, "
+        "{type: burst, function: api, at: 1, count: 50000000}]",
+    ]
+    with pytest.raises(
+        ScenarioError,
+        match=r"the workload makes about 110,000,000 arrivals in the horizon "
+        r"\(workload\[0\] about 60,000,000\)",
+    ):
+        load_scenario(write(tmp_path, BASE_YAML), overrides)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import re
 import tomllib
 import typing
@@ -169,21 +170,35 @@ def validate_scenario(
 
 
 def _size_problems(scenario: Scenario) -> list[tuple[PathKey, str]]:
-    """Synthetic sources too large for one run to hold in memory."""
-    problems: list[tuple[PathKey, str]] = []
-    for index, workload in enumerate(scenario.workload):
-        count = schema.expected_arrivals(workload, scenario.horizon)
-        if count is not None and count > schema.MAX_EXPECTED_ARRIVALS:
-            problems.append(
-                (
-                    ("workload", index),
-                    f"workload[{index}] ({workload.type}) makes about {count:,.0f} "
-                    f"arrivals in the horizon; at most "
-                    f"{schema.MAX_EXPECTED_ARRIVALS:,} (a run holds every invocation "
-                    "in memory, about 500 bytes each): lower the rate or the horizon",
-                )
+    """Synthetic sources that together are too large for one run to hold."""
+    counts = {
+        index: count
+        for index, workload in enumerate(scenario.workload)
+        if (count := schema.expected_arrivals(workload, scenario.horizon)) is not None
+    }
+    unbounded = [index for index, count in counts.items() if not math.isfinite(count)]
+    if unbounded:
+        return [
+            (
+                ("workload", index),
+                f"workload[{index}] makes an unbounded number of arrivals (an "
+                "infinite rate); expected a finite rate",
             )
-    return problems
+            for index in unbounded
+        ]
+    total = sum(counts.values())
+    if total <= schema.MAX_EXPECTED_ARRIVALS:
+        return []
+    largest = max(counts, key=counts.__getitem__)
+    return [
+        (
+            ("workload", largest),
+            f"the workload makes about {total:,.0f} arrivals in the horizon "
+            f"(workload[{largest}] about {counts[largest]:,.0f}); at most "
+            f"{schema.MAX_EXPECTED_ARRIVALS:,} (a run holds every invocation in "
+            "memory, about 500 bytes each): lower the rates or counts, or the horizon",
+        )
+    ]
 
 
 def _merge_alternatives(problems: list[str]) -> list[str]:
@@ -229,9 +244,11 @@ def _read(file: Path) -> tuple[dict[str, Any], dict[PathKey, int | str]]:
     except OSError as error:
         raise ScenarioError(f"{file}: cannot read: {error.strerror}") from None
     except UnicodeDecodeError as error:
+        raw_bytes = error.object
+        line_number = raw_bytes[: error.start].count(b"\n") + 1
         raise ScenarioError(
-            f"{file}: byte {error.start + 1} is not UTF-8 text; expected a YAML or "
-            "TOML file saved as UTF-8"
+            f"{file}:{line_number}: byte 0x{raw_bytes[error.start]:02x} is not UTF-8 "
+            "text; expected a YAML or TOML file saved as UTF-8"
         ) from None
     if suffix == ".toml":
         try:

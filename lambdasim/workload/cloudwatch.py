@@ -125,7 +125,13 @@ def read_reports(path: str | Path) -> ReportLog:
         text = (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode()
     except FileNotFoundError:
         raise TraceFormatError(f"{file}: log file not found") from None
-    except (OSError, EOFError, UnicodeDecodeError) as error:
+    except UnicodeDecodeError as error:
+        line = error.object[: error.start].count(b"\n") + 1
+        raise TraceFormatError(
+            f"{file}: line {line}: byte 0x{error.object[error.start]:02x} is not "
+            "UTF-8 text; expected a CloudWatch log (text, JSON lines or gzip)"
+        ) from None
+    except (OSError, EOFError) as error:
         raise TraceFormatError(f"{file}: cannot read the log: {error}") from None
     rows: list[tuple[int, _Report]] = []
     init_reports = 0
