@@ -126,9 +126,9 @@ def read_reports(path: str | Path) -> ReportLog:
     except FileNotFoundError:
         raise TraceFormatError(f"{file}: log file not found") from None
     except UnicodeDecodeError as error:
-        line = error.object[: error.start].count(b"\n") + 1
+        line_number = error.object[: error.start].count(b"\n") + 1
         raise TraceFormatError(
-            f"{file}: line {line}: byte 0x{error.object[error.start]:02x} is not "
+            f"{file}: line {line_number}: byte 0x{error.object[error.start]:02x} is not "
             "UTF-8 text; expected a CloudWatch log (text, JSON lines or gzip)"
         ) from None
     except (OSError, EOFError) as error:
