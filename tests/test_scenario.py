@@ -1021,3 +1021,14 @@ def test_sources_too_large_together_refused_at_the_largest(tmp_path: Path) -> No
         r"\(workload\[0\] about 60,000,000\)",
     ):
         load_scenario(write(tmp_path, BASE_YAML), overrides)
+
+
+def test_replay_column_the_file_lacks_found_without_running(tmp_path: Path) -> None:
+    write(tmp_path, "timestamp,fn\n0.5,api\n1.0,api\n", "traces/calls.csv")
+    path = write(tmp_path, REPLAY_YAML)
+    with pytest.raises(
+        ScenarioError,
+        match=r"\(--set workload\.0\.time_column=ts\): workload\[0\]: .*calls\.csv: "
+        r"missing column\(s\) 'ts'; the file has 'timestamp', 'fn'",
+    ):
+        load_scenario(path, ["workload.0.time_column=ts"])

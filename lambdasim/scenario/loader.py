@@ -20,11 +20,12 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from lambdasim.distributions import KINDS, DistributionSpec
-from lambdasim.errors import ScenarioError
+from lambdasim.errors import ScenarioError, TraceFormatError
 from lambdasim.price_tables import load_price_table_file
 from lambdasim.scenario import schema
 from lambdasim.scenario.schema import Scenario
 from lambdasim.units import parse_duration_s
+from lambdasim.workload.replay import ReplaySource
 
 PathKey = tuple[str | int, ...]
 
@@ -164,9 +165,36 @@ def validate_scenario(
         _locate(source, lines, key, message)
         for key, message in _size_problems(scenario)
     ]
+    if not problems:  # a missing trace is reported above; it has no columns
+        problems += [
+            _locate(source, lines, key, message)
+            for key, message in _replay_column_problems(scenario)
+        ]
     if problems:
         raise ScenarioError(problems, source=source)
     return scenario
+
+
+def _replay_column_problems(scenario: Scenario) -> list[tuple[PathKey, str]]:
+    """Check that each replayed file has the columns its source names.
+
+    Reads only each file's header (CSV) or schema (Parquet), so `validate` finds a
+    misnamed `time_column` without reading the trace.
+    """
+    problems: list[tuple[PathKey, str]] = []
+    for index, workload in enumerate(scenario.workload):
+        if not isinstance(workload, schema.ReplaySpec):
+            continue
+        try:
+            ReplaySource(
+                workload.path,
+                time_column=workload.time_column,
+                function_column=workload.function_column,
+                duration_column=workload.duration_column,
+            )
+        except TraceFormatError as error:
+            problems.append((("workload", index), f"workload[{index}]: {error}"))
+    return problems
 
 
 def _size_problems(scenario: Scenario) -> list[tuple[PathKey, str]]:

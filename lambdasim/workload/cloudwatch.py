@@ -127,9 +127,10 @@ def read_reports(path: str | Path) -> ReportLog:
         raise TraceFormatError(f"{file}: log file not found") from None
     except UnicodeDecodeError as error:
         line_number = error.object[: error.start].count(b"\n") + 1
+        byte = error.object[error.start]
         raise TraceFormatError(
-            f"{file}: line {line_number}: byte 0x{error.object[error.start]:02x} is not "
-            "UTF-8 text; expected a CloudWatch log (text, JSON lines or gzip)"
+            f"{file}: line {line_number}: byte 0x{byte:02x} is not UTF-8 text; "
+            "expected a CloudWatch log (text, JSON lines or gzip)"
         ) from None
     except (OSError, EOFError) as error:
         raise TraceFormatError(f"{file}: cannot read the log: {error}") from None
