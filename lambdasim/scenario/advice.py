@@ -9,19 +9,20 @@ from __future__ import annotations
 
 from lambdasim.scenario import schema
 
-__all__ = ["scenario_warnings"]
+__all__ = ["late_bursts", "scenario_warnings"]
 
 
 def scenario_warnings(scenario: schema.Scenario) -> list[str]:
     """Return one message per valid but suspicious setting of `scenario`."""
     horizon_s = scenario.horizon
+    targets = _targets(scenario)
     messages = []
     for name, spec in scenario.functions.items():
         messages += _late_schedule(name, spec, horizon_s)
-        messages += _sqs_advice(name, spec, scenario)
-        messages += _unused_qualifiers(name, spec, scenario)
+        messages += _sqs_advice(name, spec, scenario, targets)
+        messages += _unused_qualifiers(name, spec, targets)
         messages += _snapstart_on_latest(name, spec, scenario)
-        messages += _reservation_all_provisioned(name, spec, scenario)
+        messages += _reservation_all_provisioned(name, spec, targets)
         usage = spec.database
         if usage is not None and usage.pinned_fraction > 0 and scenario.proxy is None:
             messages.append(
@@ -35,8 +36,9 @@ def scenario_warnings(scenario: schema.Scenario) -> list[str]:
                 f"events[{index}]: the {event.type} at {event.at:g} s is at or after "
                 f"the horizon ({horizon_s:g} s): it never happens"
             )
+    late = late_bursts(scenario)
     for index, source in enumerate(scenario.workload):
-        messages += _source_advice(index, source, horizon_s)
+        messages += _source_advice(index, source, horizon_s, index in late)
         defaults = getattr(source, "function_defaults", None)
         if defaults is not None and defaults.snapstart is not None:
             messages.append(
@@ -68,8 +70,26 @@ def _late_schedule(name: str, spec: schema.FunctionSpec, horizon_s: float) -> li
     return messages
 
 
+def _targets(scenario: schema.Scenario) -> set[str] | None:
+    """The functions the workload names (`name` or `name:qualifier`).
+
+    None when a trace names its functions row by row (any may be invoked).
+    """
+    targets = {getattr(source, "function", None) for source in scenario.workload}
+    if None in targets:
+        return None
+    return {target for target in targets if target is not None}
+
+
+def _invokes_latest(name: str, targets: set[str] | None) -> bool:
+    return targets is None or bool(targets & {name, f"{name}:$LATEST"})
+
+
 def _sqs_advice(
-    name: str, spec: schema.FunctionSpec, scenario: schema.Scenario
+    name: str,
+    spec: schema.FunctionSpec,
+    scenario: schema.Scenario,
+    targets: set[str] | None,
 ) -> list[str]:
     if spec.sqs is None:
         return []
@@ -90,7 +110,7 @@ def _sqs_advice(
         if getattr(source, "invocation_type", None) is schema.InvocationTypeName.SQS
         and (getattr(source, "function", None) or "").partition(":")[0] == name
     ]
-    if not senders and _traces_name_functions(scenario):
+    if not senders and targets is not None:
         messages.append(
             f"functions.{name}.sqs: no workload source sends to this queue "
             "(invocation_type: sqs), so its mapping never invokes the function"
@@ -99,16 +119,17 @@ def _sqs_advice(
 
 
 def _unused_qualifiers(
-    name: str, spec: schema.FunctionSpec, scenario: schema.Scenario
+    name: str, spec: schema.FunctionSpec, targets: set[str] | None
 ) -> list[str]:
     """PC on a qualifier nothing invokes still takes its share of concurrency."""
-    invoked = {getattr(source, "function", None) for source in scenario.workload}
+    if targets is None:
+        return []
     return [
         f"functions.{name}.provisioned_concurrency.{qualifier}: no workload source "
         f"invokes '{name}:{qualifier}'; its {pc.peak} provisioned instances are "
         "billed and taken out of the concurrency the other qualifiers can use"
         for qualifier, pc in spec.provisioned_concurrency.items()
-        if f"{name}:{qualifier}" not in invoked and _traces_name_functions(scenario)
+        if f"{name}:{qualifier}" not in targets
     ]
 
 
@@ -129,15 +150,14 @@ def _snapstart_on_latest(
 
 
 def _reservation_all_provisioned(
-    name: str, spec: schema.FunctionSpec, scenario: schema.Scenario
+    name: str, spec: schema.FunctionSpec, targets: set[str] | None
 ) -> list[str]:
     """AWS: when PC equals the reservation, $LATEST is throttled."""
     reserved = spec.reserved_concurrency
     if reserved is None or not spec.provisioned_concurrency:
         return []
     provisioned = sum(pc.peak for pc in spec.provisioned_concurrency.values())
-    invoked = {getattr(source, "function", None) for source in scenario.workload}
-    if provisioned < reserved or not invoked & {name, f"{name}:$LATEST"}:
+    if provisioned < reserved or not _invokes_latest(name, targets):
         return []
     return [
         f"functions.{name}: provisioned concurrency ({provisioned}) takes all of its "
@@ -146,16 +166,11 @@ def _reservation_all_provisioned(
     ]
 
 
-def _traces_name_functions(scenario: schema.Scenario) -> bool:
-    """False when a trace may invoke any function by name (no target to check)."""
-    return all(
-        getattr(source, "function", None) is not None for source in scenario.workload
-    )
-
-
-def _source_advice(index: int, source: object, horizon_s: float) -> list[str]:
+def _source_advice(
+    index: int, source: object, horizon_s: float, is_late_burst: bool
+) -> list[str]:
     messages = []
-    if isinstance(source, schema.BurstSpec) and source.at >= horizon_s:
+    if is_late_burst and isinstance(source, schema.BurstSpec):
         messages.append(
             f"workload[{index}] (burst) at {source.at:g} s is at or after the horizon "
             f"({horizon_s:g} s): it sends nothing"
