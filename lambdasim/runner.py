@@ -917,7 +917,14 @@ def _needed_rates(
         ]
     if spec.ephemeral_storage_mb > pricing.FREE_EPHEMERAL_STORAGE_MB:
         needed.append((pricing.RateName.EPHEMERAL_STORAGE, "ephemeral_storage_mb"))
-    if spec.snapstart is not None and _pays_snapstart_charges(spec.runtime):
+    # Only a version or alias restores (ResolvedFunction.uses_snapstart): a
+    # function without qualifiers, like every trace function, pays no SnapStart.
+    has_qualifiers = bool(getattr(spec, "all_qualifiers", []))
+    if (
+        spec.snapstart is not None
+        and has_qualifiers
+        and _pays_snapstart_charges(spec.runtime)
+    ):
         needed += [
             (pricing.RateName.SNAPSTART_CACHE, "snapstart"),
             (pricing.RateName.SNAPSTART_RESTORE, "snapstart"),

@@ -368,8 +368,8 @@ def test_arm64_python_snapstart_needs_a_price_the_shipped_table_lacks(
     path = tmp_path / "s.yaml"
     path.write_text(
         "name: s\nhorizon: 10m\nfunctions:\n  py: {runtime: python3.12, "
-        "architecture: arm64, duration: 100ms, snapstart: true}\nworkload:\n"
-        "  - {type: poisson, function: py, rate_per_s: 1}\n",
+        "architecture: arm64, duration: 100ms, snapstart: true, qualifiers: [live]}"
+        "\nworkload:\n  - {type: poisson, function: 'py:live', rate_per_s: 1}\n",
         encoding="utf-8",
     )
 
@@ -382,3 +382,19 @@ def test_arm64_python_snapstart_needs_a_price_the_shipped_table_lacks(
         "the shipped table has no such price: give it in a table of your own "
         "(billing.price_table)"
     )
+
+
+def test_snapstart_prices_not_needed_where_nothing_restores(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # No version or alias: Lambda never restores $LATEST, so no SnapStart charge
+    # and no SnapStart price is needed.
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: s\nhorizon: 10m\nfunctions:\n  py: {runtime: python3.12, "
+        "architecture: arm64, duration: 100ms, snapstart: true}\nworkload:\n"
+        "  - {type: poisson, function: py, rate_per_s: 1}\n",
+        encoding="utf-8",
+    )
+
+    assert main(["validate", str(path)]) == 0
