@@ -614,15 +614,13 @@ _MODEL_TYPE = re.compile(r"a valid dictionary or instance of \w+")
 
 
 def _show(found: Any) -> str:
-    if found is None or isinstance(found, bool):
-        return {None: "null", True: "true", False: "false"}[found]
     if isinstance(found, dict | list):
         try:  # as the user would write it in the file
             text = yaml.safe_dump(found, default_flow_style=True, width=10**6).strip()
         except yaml.YAMLError:
             text = repr(found)
         return text if len(text) <= 60 else text[:57] + "..."
-    return repr(found)
+    return schema.yaml_text(found)
 
 
 def _clean_loc(loc: Sequence[str | int], raw: Mapping[str, Any]) -> PathKey:

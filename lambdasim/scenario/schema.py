@@ -385,13 +385,14 @@ def _version_number(value: object) -> object:
         return str(value)
     if not isinstance(value, str):
         raise ValueError(
-            f"qualifier {_yaml_text(value)} is not an alias name or version number; "
+            f"qualifier {yaml_text(value)} is not an alias name or version number; "
             "write an alias name or a version number (1, 2, ...)"
         )
     return value
 
 
-def _yaml_text(value: object) -> str:
+def yaml_text(value: object) -> str:
+    """A scalar as YAML writes it: null, true, false; others as their repr."""
     if value is None or isinstance(value, bool):
         return {None: "null", True: "true", False: "false"}[value]
     return repr(value)
